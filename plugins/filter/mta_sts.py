@@ -1,0 +1,59 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) mailsec.mta_sts contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filters over the audit's own parsers: the same code the module runs."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible.errors import AnsibleFilterError
+from ansible.module_utils.common.text.converters import to_text
+
+from ansible_collections.mailsec.mta_sts.plugins.module_utils.policy import PolicyError
+from ansible_collections.mailsec.mta_sts.plugins.module_utils.policy import parse_policy as _parse_policy
+from ansible_collections.mailsec.mta_sts.plugins.module_utils.record import RecordError, join_txt_strings
+from ansible_collections.mailsec.mta_sts.plugins.module_utils.record import parse_sts_record
+
+
+def parse_record(value, strict=True):
+    """Parse a v=STSv1 TXT record (a string, or the list of strings of one record)."""
+    if isinstance(value, (list, tuple)):
+        value = join_txt_strings(to_text(part) for part in value)
+    if not isinstance(value, str):
+        raise AnsibleFilterError('parse_record expects a string or a list of strings, got %s' % type(value).__name__)
+    try:
+        parsed = parse_sts_record(to_text(value))
+    except RecordError as exc:
+        if strict:
+            raise AnsibleFilterError('%s: %s' % (exc.code, exc))
+        return {'valid': False, 'errors': [{'code': exc.code, 'message': str(exc)}]}
+    parsed['valid'] = True
+    parsed['errors'] = []
+    return parsed
+
+
+def parse_policy(value, strict=True):
+    """Parse the text of an MTA-STS policy."""
+    if not isinstance(value, (str, bytes)):
+        raise AnsibleFilterError('parse_policy expects a string, got %s' % type(value).__name__)
+    try:
+        parsed = _parse_policy(value)
+    except PolicyError as exc:
+        if strict:
+            raise AnsibleFilterError(str(exc))
+        return {'valid': False, 'errors': [{'code': code, 'message': message} for code, message in exc.problems]}
+    parsed['valid'] = True
+    parsed['errors'] = []
+    return parsed
+
+
+
+
+class FilterModule(object):
+
+    def filters(self):
+        return {
+            'parse_record': parse_record,
+            'parse_policy': parse_policy,
+        }

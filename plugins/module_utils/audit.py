@@ -1,0 +1,389 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) mailsec.mta_sts contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The audit of accepted domains against RFC 8461, and the verdict of EDCA-TLS-025.
+
+No Ansible imports: the module, the benchmark and the unit tests call ``Auditor`` directly.
+Every domain of one call runs concurrently on a pool of threads sharing one resolver and one
+TLS context; a broken or hostile domain changes only its own result.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import queue
+import threading
+import traceback
+
+from .domain import DomainError, normalize_domain
+from .fetch import fetch_policy, tls_client_context
+from .findings import effect, finding
+from .policy import PolicyError, SHORT_MAX_AGE, matching_pattern, parse_policy
+from .record import (RecordError, is_sts_candidate, is_tlsrpt_candidate, parse_sts_record,
+                     parse_tlsrpt_record)
+from .resolver import DnsClient
+from .smtp import check_starttls
+
+STATUSES = ('pass', 'fail', 'unknown', 'skipped')
+
+# fetch / STARTTLS problem words -> finding codes
+_POLICY_PROBLEM_CODES = {
+    'connect-failed': 'policy-connect-failed', 'timeout': 'policy-timeout',
+    'cert-expired': 'policy-cert-expired', 'cert-name-mismatch': 'policy-cert-name-mismatch',
+    'cert-untrusted': 'policy-cert-untrusted', 'tls-error': 'policy-tls-error',
+    'redirect': 'policy-redirect', 'http-status': 'policy-http-status',
+    'content-type': 'policy-content-type', 'too-large': 'policy-too-large', 'http-error': 'policy-http-error',
+}
+_MX_TLS_PROBLEM_CODES = {
+    'connect-failed': 'mx-connect-failed', 'starttls-missing': 'mx-starttls-missing',
+    'cert-expired': 'mx-cert-invalid', 'cert-name-mismatch': 'mx-cert-invalid',
+    'cert-untrusted': 'mx-cert-invalid', 'tls-error': 'mx-tls-error',
+}
+
+
+class AuditOptions(object):
+    """The options of one audit run, with the module's defaults."""
+
+    def __init__(self, nameservers=None, dns_port=53, ca_path=None, timeout=10.0, concurrency=64,
+                 require_mode='testing', check_mx_tls=False, smtp_port=25):
+        self.nameservers = list(nameservers or [])
+        self.dns_port = int(dns_port)
+        self.ca_path = ca_path
+        self.timeout = float(timeout)
+        self.concurrency = max(1, int(concurrency))
+        self.require_mode = require_mode
+        self.check_mx_tls = bool(check_mx_tls)
+        self.smtp_port = int(smtp_port)
+
+
+def verdict(findings):
+    """The status of one domain from its findings.
+
+    skipped (null MX) before everything; any error finding that is not a lookup failure: fail;
+    else any lookup failure: unknown; else pass (warnings and info do not change it).
+    """
+    codes_by_effect = {}
+    for item in findings:
+        kind = effect(item['code'])
+        if item['severity'] == 'error' and kind not in ('unknown', 'skip'):
+            kind = 'fail'
+        elif item['severity'] != 'error' and kind in ('fail', 'unknown'):
+            kind = 'warn'  # a rule that only warns in this context (testing mode)
+        codes_by_effect.setdefault(kind, []).append(item['code'])
+    if 'skip' in codes_by_effect and 'domain-invalid' not in codes_by_effect.get('fail', ()):
+        return 'skipped'
+    if 'fail' in codes_by_effect:
+        return 'fail'
+    if 'unknown' in codes_by_effect:
+        return 'unknown'
+    return 'pass'
+
+
+def control_status(counts):
+    """EDCA-TLS-025 over all domains: fail if any fails, else unknown if any is unknown, else pass."""
+    if counts.get('fail'):
+        return 'fail'
+    if counts.get('unknown'):
+        return 'unknown'
+    if counts.get('pass'):
+        return 'pass'
+    return 'skipped'
+
+
+def count_statuses(domain_results):
+    counts = dict((status, 0) for status in STATUSES)
+    for result in domain_results:
+        counts[result['status']] += 1
+    return counts
+
+
+def control_summary(control, domain_results):
+    """The control block of a result: the definition's metadata plus status and counts."""
+    counts = count_statuses(domain_results)
+    return {
+        'id': control.get('id'),
+        'title': control.get('title'),
+        'severity': control.get('severity'),
+        'severity_weight': control.get('severityWeight'),
+        'frameworks': list(control.get('frameworks') or []),
+        'status': control_status(counts),
+        'counts': counts,
+    }
+
+
+class Auditor(object):
+    """Audits domains with one resolver setup and one TLS context."""
+
+    def __init__(self, options):
+        self.options = options
+        self.dns = DnsClient(options.nameservers, options.dns_port, options.timeout)
+        self.ssl_context = tls_client_context(options.ca_path)
+
+    # -- many domains -------------------------------------------------------------------------
+
+    def audit_domains(self, values):
+        """Audit every value concurrently; results come back in input order, one per input."""
+        values = list(values)
+        results = [None] * len(values)
+        by_domain = {}
+        work = queue.Queue()
+        for index, value in enumerate(values):
+            try:
+                domain = normalize_domain(value)
+            except DomainError as exc:
+                results[index] = self._invalid(value, exc)
+                continue
+            if domain in by_domain:
+                by_domain[domain].append(index)
+            else:
+                by_domain[domain] = [index]
+                work.put(domain)
+        audited = {}
+
+        def worker():
+            while True:
+                try:
+                    domain = work.get_nowait()
+                except queue.Empty:
+                    return
+                audited[domain] = self.audit_domain_safely(domain)
+
+        # Daemon threads: the module's exit never waits on a socket a hostile server holds open.
+        threads = [threading.Thread(target=worker, name='mta-sts-audit-%d' % n)
+                   for n in range(min(self.options.concurrency, len(by_domain)))]
+        for thread in threads:
+            thread.daemon = True
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for domain, indexes in by_domain.items():
+            for index in indexes:
+                result = dict(audited[domain])
+                result['input'] = values[index]
+                results[index] = result
+        return results
+
+    def _invalid(self, value, exc):
+        result = _empty_result(value, None)
+        result['findings'].append(finding('domain-invalid', '%r is not a domain name: %s' % (_clip(value), exc)))
+        result['status'] = 'fail'
+        return result
+
+    def audit_domain_safely(self, domain):
+        try:
+            return self.audit_domain(domain)
+        except Exception as exc:  # one domain's surprise never costs the others their results
+            result = _empty_result(domain, domain)
+            where = traceback.extract_tb(exc.__traceback__)[-1]
+            result['findings'].append(finding('audit-error', '%s: %s (at %s:%d)' % (
+                type(exc).__name__, _clip(str(exc)), where.filename.rsplit('/', 1)[-1], where.lineno)))
+            result['status'] = 'unknown'
+            return result
+
+    # -- one domain ---------------------------------------------------------------------------
+
+    def audit_domain(self, domain):
+        """Audit one normalized domain; returns the result dict with status, findings and evidence."""
+        result = _empty_result(domain, domain)
+        findings = result['findings']
+        result['mx'] = self._check_mx_records(domain, findings)
+        if result['mx'].get('null_mx'):
+            result['status'] = verdict(findings)
+            return result
+        result['record'] = self._check_record(domain, findings)
+        result['policy'] = self._check_policy(domain, findings)
+        parsed = result['policy'].pop('parsed', None)
+        mode = parsed['mode'] if parsed else None
+        if parsed:
+            self._judge_policy(parsed, findings)
+            if mode in ('enforce', 'testing') and result['mx']['hosts']:
+                self._match_mx(parsed, result['mx'], mode, findings)
+        result['tlsrpt'] = self._check_tlsrpt(domain, findings)
+        if self.options.check_mx_tls and result['mx']['hosts']:
+            self._check_mx_tls(result['mx'], mode, findings)
+        result['status'] = verdict(findings)
+        return result
+
+    def _check_mx_records(self, domain, findings):
+        lookup = self.dns.lookup(domain, 'MX')
+        evidence = lookup.as_evidence()
+        evidence.update({'hosts': [], 'implicit': False, 'null_mx': False})
+        if lookup.outcome == 'error':
+            findings.append(finding('mx-lookup-failed', 'MX lookup for %s failed: %s' % (domain, lookup.error)))
+            return evidence
+        records = lookup.records if lookup.ok else []
+        if len(records) == 1 and records[0][1] in ('', '.'):
+            evidence['null_mx'] = True  # RFC 7505: "MX 0 ." and nothing else
+            findings.append(finding('mx-null', '%s publishes a null MX and accepts no mail' % domain))
+            return evidence
+        if not records:
+            evidence['implicit'] = True
+            records = [(0, domain)]
+            findings.append(finding('mx-implicit', '%s has no MX record (%s); %s itself is the implicit MX' % (
+                domain, lookup.outcome, domain)))
+        evidence['hosts'] = [{'host': host, 'preference': preference, 'pattern': None}
+                             for preference, host in records if host not in ('', '.')]
+        return evidence
+
+    def _check_record(self, domain, findings):
+        name = '_mta-sts.%s' % domain
+        lookup = self.dns.lookup(name, 'TXT')
+        evidence = lookup.as_evidence()
+        evidence.update({'txt': list(lookup.records), 'id': None, 'extensions': {}})
+        if lookup.outcome == 'error':
+            findings.append(finding('txt-lookup-failed', 'TXT lookup for %s failed: %s' % (name, lookup.error)))
+            return evidence
+        candidates = [text for text in lookup.records if is_sts_candidate(text)]
+        ignored = len(lookup.records) - len(candidates)
+        if ignored:
+            findings.append(finding('txt-ignored', '%d TXT record(s) at %s do not begin with v=STSv1' % (ignored, name)))
+        if not candidates:
+            findings.append(finding('txt-missing', 'no v=STSv1 TXT record at %s (%s)' % (
+                name, 'other TXT records only' if lookup.ok else lookup.outcome)))
+        elif len(candidates) > 1:
+            findings.append(finding('txt-multiple', '%d v=STSv1 TXT records at %s; senders ignore them all' % (
+                len(candidates), name)))
+        else:
+            try:
+                parsed = parse_sts_record(candidates[0])
+            except RecordError as exc:
+                findings.append(finding('txt-invalid', 'the TXT record at %s is invalid: %s' % (name, exc)))
+            else:
+                evidence['id'] = parsed['id']
+                evidence['extensions'] = parsed['extensions']
+        return evidence
+
+    def _policy_addresses(self, host, findings):
+        lookups = [self.dns.lookup(host, 'A')]
+        if not lookups[0].ok:
+            lookups.append(self.dns.lookup(host, 'AAAA'))
+        addresses = [address for lookup in lookups for address in lookup.records]
+        evidence = {'lookups': [lookup.as_evidence() for lookup in lookups], 'addresses': addresses}
+        if not addresses:
+            failed = [lookup for lookup in lookups if lookup.outcome == 'error']
+            if failed:
+                findings.append(finding('policy-host-lookup-failed', 'address lookup for %s failed: %s' % (
+                    host, failed[0].error)))
+            else:
+                findings.append(finding('policy-host-missing', '%s has no A or AAAA record (%s)' % (
+                    host, lookups[-1].outcome)))
+        return addresses, evidence
+
+    def _check_policy(self, domain, findings):
+        host = 'mta-sts.%s' % domain
+        evidence = {'host': host, 'url': 'https://%s/.well-known/mta-sts.txt' % host}
+        addresses, evidence['dns'] = self._policy_addresses(host, findings)
+        if not addresses:
+            return evidence
+        fetched = None
+        for address in addresses:
+            fetched = fetch_policy(host, address, self.options.timeout, self.ssl_context)
+            if fetched.problem != 'connect-failed':
+                break  # like a sender: only an unreachable address makes the next one worth a try
+        evidence.update(fetched.as_evidence())
+        if fetched.problem:
+            code = _POLICY_PROBLEM_CODES[fetched.problem]
+            findings.append(finding(code, 'https://%s/.well-known/mta-sts.txt (%s): %s' % (
+                host, fetched.address, fetched.detail)))
+            return evidence
+        try:
+            evidence['text'] = fetched.body.decode('utf-8')
+        except UnicodeDecodeError as exc:
+            evidence['text'] = fetched.body.decode('utf-8', 'replace')
+            findings.append(finding('policy-encoding', 'the policy is not UTF-8 text: %s' % exc))
+            return evidence
+        try:
+            parsed = parse_policy(evidence['text'])
+        except PolicyError as exc:
+            for code, message in exc.problems:
+                findings.append(finding(code, message))
+            return evidence
+        evidence['parsed'] = parsed
+        evidence.update({'version': parsed['version'], 'mode': parsed['mode'],
+                         'max_age': parsed['max_age'], 'mx': parsed['mx']})
+        return evidence
+
+    def _judge_policy(self, parsed, findings):
+        if parsed['mode'] == 'none':
+            findings.append(finding('policy-mode-none', 'the policy is in mode none: senders drop MTA-STS'))
+        elif parsed['mode'] == 'testing':
+            required = self.options.require_mode == 'enforce'
+            findings.append(finding(
+                'policy-mode-testing',
+                'mode testing: senders report TLS failures but deliver anyway' +
+                ('; enforce is required' if required else ''),
+                severity_override='error' if required else None))
+        if parsed['max_age'] is not None and parsed['max_age'] < SHORT_MAX_AGE:
+            findings.append(finding('policy-max-age-short', 'max_age %d is under one day (86400)' % parsed['max_age']))
+
+    def _match_mx(self, parsed, mx_evidence, mode, findings):
+        for host in mx_evidence['hosts']:
+            host['pattern'] = matching_pattern(parsed['mx'], host['host'])
+            if host['pattern'] is None:
+                findings.append(finding(
+                    'mx-not-covered', 'MX host %s matches no mx pattern of the policy (%s)%s' % (
+                        host['host'], ', '.join(parsed['mx']),
+                        '' if mode == 'enforce' else '; in testing mode senders only report it'),
+                    severity_override=None if mode == 'enforce' else 'warning'))
+
+    def _check_tlsrpt(self, domain, findings):
+        name = '_smtp._tls.%s' % domain
+        lookup = self.dns.lookup(name, 'TXT')
+        evidence = lookup.as_evidence()
+        evidence.update({'txt': list(lookup.records), 'rua': []})
+        if lookup.outcome == 'error':
+            findings.append(finding('tlsrpt-lookup-failed', 'TXT lookup for %s failed: %s' % (name, lookup.error)))
+            return evidence
+        candidates = [text for text in lookup.records if is_tlsrpt_candidate(text)]
+        if not candidates:
+            findings.append(finding('tlsrpt-missing', 'no v=TLSRPTv1 record at %s: senders cannot report TLS failures' % name))
+        elif len(candidates) > 1:
+            findings.append(finding('tlsrpt-invalid', '%d v=TLSRPTv1 records at %s' % (len(candidates), name)))
+        else:
+            try:
+                evidence['rua'] = parse_tlsrpt_record(candidates[0])['rua']
+            except RecordError as exc:
+                findings.append(finding('tlsrpt-invalid', 'the TLS-RPT record at %s is invalid: %s' % (name, exc)))
+        return evidence
+
+    def _check_mx_tls(self, mx_evidence, mode, findings):
+        # RFC 8461 section 4: only an enforce policy makes a sender refuse a bad MX host.
+        severity = None if mode == 'enforce' else 'warning'
+        for host in mx_evidence['hosts']:
+            addresses, dns_evidence = self._mx_addresses(host['host'])
+            if addresses is None:
+                findings.append(finding('mx-lookup-failed', 'address lookup for MX host %s failed: %s' % (
+                    host['host'], dns_evidence)))
+                continue
+            if not addresses:
+                findings.append(finding('mx-host-missing', 'MX host %s has no A or AAAA record' % host['host'],
+                                        severity_override=severity))
+                continue
+            facts = check_starttls(host['host'], addresses[0], self.options.smtp_port, self.options.timeout,
+                                   self.ssl_context)
+            host['tls'] = facts
+            if facts['problem']:
+                findings.append(finding(_MX_TLS_PROBLEM_CODES[facts['problem']], 'MX host %s (%s): %s' % (
+                    host['host'], addresses[0], facts['error']), severity_override=severity))
+
+    def _mx_addresses(self, host):
+        lookup = self.dns.lookup(host, 'A')
+        if not lookup.ok:
+            lookup6 = self.dns.lookup(host, 'AAAA')
+            if lookup6.ok:
+                return lookup6.records, None
+            failed = [item for item in (lookup, lookup6) if item.outcome == 'error']
+            if failed:
+                return None, failed[0].error
+        return lookup.records, None
+
+
+def _empty_result(value, domain):
+    return {'input': value, 'domain': domain, 'status': None, 'findings': [],
+            'record': None, 'policy': None, 'mx': None, 'tlsrpt': None}
+
+
+def _clip(value, limit=200):
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[:limit] + '...'

@@ -1,0 +1,461 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) mailsec.mta_sts contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: audit
+short_description: Audit accepted domains against MTA-STS (RFC 8461) for control EDCA-TLS-025
+version_added: 0.1.0
+description:
+  - Checks every domain in O(domains) the way a sending MTA applies RFC 8461 - the C(_mta-sts) TXT record,
+    the HTTPS policy at C(https://mta-sts.<domain>/.well-known/mta-sts.txt), the policy's syntax, its C(mx)
+    patterns against the live MX hosts, optionally the MX hosts' STARTTLS certificates, and the TLS-RPT record.
+  - Returns a verdict per domain (V(pass), V(fail), V(unknown), V(skipped)) with findings that carry stable
+    codes, the evidence behind them, and the verdict of control EDCA-TLS-025 over all domains.
+  - All domains of one call are checked concurrently inside this one module call.
+  - A broken or hostile domain is reported in its own result and never fails the module; the module fails only
+    for bad arguments or a missing Python library.
+  - Read-only; never reports a change.
+author:
+  - mailsec.mta_sts contributors
+requirements:
+  - dnspython >= 2.6
+  - urllib3 >= 2.6 (installed with requests)
+extends_documentation_fragment:
+  - mailsec.mta_sts.attributes
+  - mailsec.mta_sts.attributes.ACTION
+  - mailsec.mta_sts.resolver
+attributes:
+  check_mode:
+    support: full
+    details: The audit only reads, so it runs the same in check mode.
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+options:
+  domains:
+    description:
+      - The accepted domains to audit, as people type them - any case, with or without a trailing dot,
+        Unicode (IDN) names. Each is normalized to lowercase A-labels without the trailing dot.
+      - An entry that is not a domain name gets status V(fail) with finding C(domain-invalid); the others go on.
+      - Entries that normalize to the same domain are audited once.
+    type: list
+    elements: raw
+    required: true
+  concurrency:
+    description:
+      - How many domains are checked at the same time.
+      - Results do not depend on it.
+    type: int
+    default: 64
+  require_mode:
+    description:
+      - The policy mode a domain needs to pass.
+      - With V(enforce), a policy in mode C(testing) fails (finding C(policy-mode-testing) with severity C(error)).
+    type: str
+    choices: [testing, enforce]
+    default: testing
+  check_mx_tls:
+    description:
+      - Connect to each MX host on O(smtp_port), issue STARTTLS and validate its certificate for the MX host name
+        as RFC 8461 section 4 requires.
+      - Problems fail the domain when its policy is in mode C(enforce) and are warnings otherwise.
+    type: bool
+    default: false
+  smtp_port:
+    description:
+      - The SMTP port of the MX hosts for O(check_mx_tls).
+    type: int
+    default: 25
+notes:
+  - The verdict follows RFC 8461. V(pass) needs exactly one valid C(v=STSv1) TXT record, a policy fetched over HTTPS
+    with a certificate valid for C(mta-sts.<domain>), HTTP 200 without redirect, C(text/plain), at most 64 KiB, valid
+    policy syntax, and in mode C(enforce) every MX host covered by an C(mx) pattern.
+  - V(unknown) means a lookup the verdict needs got no authoritative answer (SERVFAIL, REFUSED, timeout).
+    NXDOMAIN and NODATA are answers and fail.
+  - V(skipped) means the domain publishes a null MX (RFC 7505) and accepts no mail.
+  - Every value read from DNS or HTTP is returned as data and marked unsafe for templating.
+seealso:
+  - name: RFC 8461 - SMTP MTA Strict Transport Security (MTA-STS)
+    description: The standard this module checks.
+    link: https://www.rfc-editor.org/rfc/rfc8461
+  - name: RFC 8460 - SMTP TLS Reporting
+    description: The TLS-RPT record checked beside the policy.
+    link: https://www.rfc-editor.org/rfc/rfc8460
+  - module: mailsec.mta_sts.policy
+'''
+
+EXAMPLES = r'''
+- name: Audit the accepted domains (EDCA-TLS-025)
+  mailsec.mta_sts.audit:
+    domains:
+      - example.org
+      - Bücher.example.
+  register: mta_sts
+
+- name: Show the control verdict
+  ansible.builtin.debug:
+    msg: "{{ mta_sts.control.status }}: {{ mta_sts.control.counts }}"
+
+- name: Audit through a given resolver and CA, requiring enforce, with MX STARTTLS checks
+  mailsec.mta_sts.audit:
+    domains: "{{ accepted_domains }}"
+    nameservers: [192.0.2.53]
+    ca_path: /etc/pki/internal-ca.pem
+    timeout: 5
+    concurrency: 128
+    require_mode: enforce
+    check_mx_tls: true
+
+- name: List the failing domains with their first finding
+  ansible.builtin.debug:
+    msg: "{{ mta_sts.domains | selectattr('status', 'equalto', 'fail') | map(attribute='domain') | list }}"
+'''
+
+RETURN = r'''
+domains:
+  description: One result per entry of O(domains), in input order.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    input:
+      description: The entry as given.
+      type: raw
+      sample: Bücher.example.
+    domain:
+      description: The normalized domain (lowercase A-labels, no trailing dot); V(null) when the input is not a domain.
+      type: str
+      sample: xn--bcher-kva.example
+    status:
+      description: The verdict for this domain.
+      type: str
+      choices: [pass, fail, unknown, skipped]
+      sample: pass
+    findings:
+      description:
+        - What the audit found, each with a stable code. The codes and their effect on the verdict
+          (fail, unknown, warn, info, skip) are listed below; severity C(error) fails the domain (or makes it unknown
+          for lookup failures), C(warning) and C(info) do not.
+        - 'C(domain-invalid) (fail) - The input is not a valid domain name. Fix the entry in the list of accepted domains.'
+        - 'C(audit-error) (unknown) - The audit of this domain stopped on an unexpected error. Rerun; if it persists, report the message as a bug of mailsec.mta_sts.'
+        - 'C(txt-missing) (fail) - No v=STSv1 TXT record at _mta-sts.<domain>. Publish "v=STSv1; id=<id>;" at _mta-sts.<domain>, after the policy is online.'
+        - 'C(txt-multiple) (fail) - More than one v=STSv1 TXT record at _mta-sts.<domain>. Keep exactly one v=STSv1 record; senders ignore the domain otherwise.'
+        - 'C(txt-invalid) (fail) - The v=STSv1 TXT record does not follow the RFC 8461 grammar. Publish "v=STSv1; id=<1-32 letters or digits>;".'
+        - 'C(txt-lookup-failed) (unknown) - The _mta-sts TXT lookup got no authoritative answer. Check the domain''s nameservers (SERVFAIL, REFUSED or timeout).'
+        - 'C(txt-ignored) (info) - TXT records at _mta-sts.<domain> that do not begin with v=STSv1 were ignored. Remove records that are not MTA-STS records from _mta-sts.<domain>.'
+        - 'C(policy-host-missing) (fail) - mta-sts.<domain> has no address record. Publish A/AAAA (or a CNAME) for mta-sts.<domain> pointing at the policy web server.'
+        - 'C(policy-host-lookup-failed) (unknown) - The address lookup of mta-sts.<domain> got no authoritative answer. Check the domain''s nameservers (SERVFAIL, REFUSED or timeout).'
+        - 'C(policy-connect-failed) (fail) - The policy host refused or dropped the HTTPS connection. Make the web server listen on port 443 of every address of mta-sts.<domain>.'
+        - 'C(policy-timeout) (fail) - The policy download did not finish within the timeout. Make the policy host answer quickly; senders give up as well.'
+        - 'C(policy-cert-expired) (fail) - The policy host''s certificate has expired. Renew the certificate of mta-sts.<domain>.'
+        - 'C(policy-cert-name-mismatch) (fail) - The policy host''s certificate is not valid for mta-sts.<domain>. Serve a certificate whose subjectAltName covers mta-sts.<domain> (SNI).'
+        - 'C(policy-cert-untrusted) (fail) - The policy host''s certificate does not chain to a trusted CA. Use a certificate from a public CA and serve the full chain.'
+        - 'C(policy-tls-error) (fail) - The TLS handshake with the policy host failed. Offer TLS 1.2 or newer with a valid certificate on mta-sts.<domain>:443.'
+        - 'C(policy-redirect) (fail) - The policy URL answered with a redirect. Serve the policy directly with HTTP 200; senders do not follow redirects.'
+        - 'C(policy-http-status) (fail) - The policy URL did not answer HTTP 200. Serve /.well-known/mta-sts.txt with status 200.'
+        - 'C(policy-content-type) (fail) - The policy is not served as text/plain. Serve the policy with "Content-Type: text/plain".'
+        - 'C(policy-too-large) (fail) - The policy is larger than 64 KiB. Keep the policy small; senders stop reading at 64 KiB.'
+        - 'C(policy-http-error) (fail) - The policy host sent an invalid HTTP response. Fix the web server serving mta-sts.<domain>.'
+        - 'C(policy-syntax) (fail) - A policy line is not "key: value". Write one "key: value" per line, separated by LF or CRLF.'
+        - 'C(policy-encoding) (fail) - The policy is not valid UTF-8 text. Serve the policy as plain ASCII/UTF-8 text.'
+        - 'C(policy-version-invalid) (fail) - The policy has no "version: STSv1". Begin the policy with "version: STSv1".'
+        - 'C(policy-mode-invalid) (fail) - The policy mode is missing or not one of enforce, testing, none. Set "mode: testing" (then "enforce" when reports are clean).'
+        - 'C(policy-max-age-invalid) (fail) - max_age is missing, not digits only, or above 31557600. Set "max_age:" to whole seconds between 86400 and 31557600.'
+        - 'C(policy-mx-missing) (fail) - The policy lists no mx pattern. Add one "mx:" line per MX host or pattern (*.example.org).'
+        - 'C(policy-mx-invalid) (fail) - An mx pattern is not a host name or a "*." wildcard. Write mx patterns as host names, or "*." followed by a host name.'
+        - 'C(policy-field-duplicate) (fail) - version, mode or max_age appears more than once. Keep one version, one mode and one max_age line.'
+        - 'C(policy-mode-none) (fail) - The policy mode is "none": MTA-STS is switched off. Publish mode testing, then enforce.'
+        - 'C(policy-mode-testing) (warn) - The policy is in testing mode: senders report but still deliver. Switch to "mode: enforce" once TLS-RPT shows no failures.'
+        - 'C(policy-max-age-short) (warn) - max_age is under one day. Raise max_age (one week or more) once the policy is stable.'
+        - 'C(mx-null) (skip) - The domain publishes a null MX (RFC 7505) and accepts no mail. Nothing to do: the control does not apply to a domain that accepts no mail.'
+        - 'C(mx-implicit) (info) - The domain has no MX record; its own name is the implicit MX. Publish MX records for the domain.'
+        - 'C(mx-lookup-failed) (unknown) - The MX lookup got no authoritative answer. Check the domain''s nameservers (SERVFAIL, REFUSED or timeout).'
+        - 'C(mx-not-covered) (fail) - An MX host matches no mx pattern of the policy. Add the MX host (or a matching "*." pattern) to the policy before enforcing.'
+        - 'C(mx-starttls-missing) (fail) - An MX host does not offer STARTTLS. Enable STARTTLS on every MX host.'
+        - 'C(mx-cert-invalid) (fail) - An MX host''s certificate is not valid for its name (RFC 8461 section 4). Serve a certificate from a trusted CA, valid for the MX host name.'
+        - 'C(mx-connect-failed) (fail) - An MX host could not be reached on the SMTP port. Make every MX host accept SMTP connections.'
+        - 'C(mx-tls-error) (fail) - The STARTTLS handshake with an MX host failed. Offer TLS 1.2 or newer on every MX host.'
+        - 'C(mx-host-missing) (fail) - An MX host name has no address record. Publish A/AAAA records for every MX host, or remove the MX record.'
+        - 'C(tlsrpt-missing) (warn) - No TLS-RPT record at _smtp._tls.<domain>. Publish "v=TLSRPTv1; rua=mailto:..." to receive reports from senders.'
+        - 'C(tlsrpt-invalid) (warn) - The TLS-RPT record is malformed or there is more than one. Publish exactly one "v=TLSRPTv1; rua=mailto:...;" record.'
+        - 'C(tlsrpt-lookup-failed) (info) - The TLS-RPT lookup got no authoritative answer. Check the domain''s nameservers.'
+      type: list
+      elements: dict
+      contains:
+        code:
+          description: Stable identifier of the finding.
+          type: str
+          sample: policy-mode-testing
+        severity:
+          description: How the finding weighs on the verdict in this context.
+          type: str
+          choices: [error, warning, info]
+          sample: warning
+        message:
+          description: What was seen, for people.
+          type: str
+          sample: "mode testing: senders report TLS failures but deliver anyway"
+    record:
+      description: The C(_mta-sts) TXT lookup. V(null) when the domain was not looked up.
+      type: dict
+      contains:
+        name:
+          description: The name looked up.
+          type: str
+          sample: _mta-sts.example.org
+        outcome:
+          description: V(answer), V(nxdomain), V(nodata) or V(error).
+          type: str
+          sample: answer
+        error:
+          description: Why the lookup failed, when RV(domains[].record.outcome=error).
+          type: str
+        txt:
+          description: Every TXT record seen, each with its strings joined.
+          type: list
+          elements: str
+          sample: ["v=STSv1; id=20240101;"]
+        id:
+          description: The policy id of the one valid record, else V(null).
+          type: str
+          sample: "20240101"
+        extensions:
+          description: Extension fields of the record.
+          type: dict
+        cname_chain:
+          description: CNAME targets followed, if any.
+          type: list
+          elements: str
+    policy:
+      description: The policy host lookup and HTTPS fetch, and the parsed policy.
+      type: dict
+      contains:
+        host:
+          description: The policy host.
+          type: str
+          sample: mta-sts.example.org
+        url:
+          description: The policy URL.
+          type: str
+          sample: https://mta-sts.example.org/.well-known/mta-sts.txt
+        dns:
+          description: The address lookups of the policy host and the addresses found.
+          type: dict
+        address:
+          description: The address the policy was fetched from.
+          type: str
+          sample: 192.0.2.10
+        http_status:
+          description: The HTTP status code.
+          type: int
+          sample: 200
+        content_type:
+          description: The Content-Type header.
+          type: str
+          sample: text/plain
+        size:
+          description: Bytes of the body after content decoding (read up to 64 KiB plus one chunk).
+          type: int
+          sample: 88
+        certificate:
+          description: The policy host's certificate.
+          type: dict
+          contains:
+            subject:
+              description: Subject distinguished name.
+              type: str
+            issuer:
+              description: Issuer distinguished name.
+              type: str
+            not_after:
+              description: Expiry, UTC, ISO 8601.
+              type: str
+              sample: "2027-01-01T00:00:00Z"
+            days_left:
+              description: Whole days until expiry.
+              type: int
+            san:
+              description: DNS names of the certificate.
+              type: list
+              elements: str
+        elapsed:
+          description: Seconds the fetch took.
+          type: float
+        location:
+          description: The redirect target, when the server answered with one.
+          type: str
+        error:
+          description: Why the fetch failed.
+          type: str
+        text:
+          description: The policy text as served.
+          type: str
+          sample: "version: STSv1\nmode: enforce\nmx: mail.example.org\nmax_age: 604800\n"
+        version:
+          description: The parsed version.
+          type: str
+          sample: STSv1
+        mode:
+          description: The parsed mode.
+          type: str
+          sample: enforce
+        max_age:
+          description: The parsed max_age in seconds.
+          type: int
+          sample: 604800
+        mx:
+          description: The parsed mx patterns.
+          type: list
+          elements: str
+          sample: [mail.example.org, "*.mx.example.net"]
+    mx:
+      description: The MX lookup and each MX host.
+      type: dict
+      contains:
+        outcome:
+          description: V(answer), V(nxdomain), V(nodata) or V(error).
+          type: str
+        null_mx:
+          description: Whether the domain publishes a null MX.
+          type: bool
+        implicit:
+          description: Whether the domain has no MX record, making the domain itself the MX.
+          type: bool
+        hosts:
+          description: The MX hosts by preference.
+          type: list
+          elements: dict
+          contains:
+            host:
+              description: MX host name.
+              type: str
+              sample: mail.example.org
+            preference:
+              description: MX preference.
+              type: int
+              sample: 10
+            pattern:
+              description: The policy mx pattern that covers the host, V(null) when none does or no policy was read.
+              type: str
+              sample: "*.example.org"
+            tls:
+              description:
+                - STARTTLS facts when O(check_mx_tls=true) - C(address), C(port), C(starttls), C(tls_version),
+                  C(certificate), C(problem), C(error), C(elapsed).
+              type: dict
+    tlsrpt:
+      description: The TLS-RPT record at C(_smtp._tls.<domain>) (RFC 8460).
+      type: dict
+      contains:
+        name:
+          description: The name looked up.
+          type: str
+          sample: _smtp._tls.example.org
+        outcome:
+          description: V(answer), V(nxdomain), V(nodata) or V(error).
+          type: str
+        txt:
+          description: TXT records seen.
+          type: list
+          elements: str
+        rua:
+          description: Report destinations of the valid record.
+          type: list
+          elements: str
+          sample: ["mailto:tlsrpt@example.org"]
+control:
+  description:
+    - The verdict of control EDCA-TLS-025 over all domains, with the control's metadata read from
+      the collection's C(controls/EDCA-TLS-025.json).
+    - V(fail) if any domain fails, else V(unknown) if any is unknown, else V(pass); V(skipped) when every domain was skipped.
+  returned: always
+  type: dict
+  contains:
+    id:
+      description: Control id.
+      type: str
+      sample: EDCA-TLS-025
+    title:
+      description: Control title.
+      type: str
+      sample: Accepted domains publish valid MTA-STS policies
+    severity:
+      description: Control severity.
+      type: str
+      sample: Medium
+    severity_weight:
+      description: The control's severity weight.
+      type: int
+      sample: 7
+    frameworks:
+      description: Frameworks the control maps to.
+      type: list
+      elements: str
+      sample: [Best Practice, NIS2, CISA, ISM]
+    status:
+      description: The control's verdict.
+      type: str
+      choices: [pass, fail, unknown, skipped]
+    counts:
+      description: Number of domains per status.
+      type: dict
+      sample: {"pass": 10, "fail": 2, "unknown": 0, "skipped": 1}
+'''
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.mailsec.mta_sts.plugins.module_utils.audit import AuditOptions, Auditor, count_statuses
+from ansible_collections.mailsec.mta_sts.plugins.module_utils.resolver import HAS_DNSPYTHON
+from ansible_collections.mailsec.mta_sts.plugins.module_utils.fetch import HAS_URLLIB3
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            domains=dict(type='list', elements='raw', required=True),
+            nameservers=dict(type='list', elements='str', default=[]),
+            dns_port=dict(type='int', default=53),
+            ca_path=dict(type='path'),
+            timeout=dict(type='float', default=10.0),
+            concurrency=dict(type='int', default=64),
+            require_mode=dict(type='str', choices=['testing', 'enforce'], default='testing'),
+            check_mx_tls=dict(type='bool', default=False),
+            smtp_port=dict(type='int', default=25),
+        ),
+        supports_check_mode=True,
+    )
+    if not HAS_DNSPYTHON:
+        module.fail_json(msg=missing_required_lib('dnspython'))
+    if not HAS_URLLIB3:
+        module.fail_json(msg=missing_required_lib('urllib3 (installed with requests)'))
+    params = module.params
+    if params['ca_path'] and not os.path.isfile(params['ca_path']):
+        module.fail_json(msg='ca_path %s is not a readable file; give a PEM bundle of CA certificates' % params['ca_path'])
+    if params['timeout'] <= 0 or params['concurrency'] < 1:
+        module.fail_json(msg='timeout must be above 0 and concurrency at least 1')
+    for port_option in ('dns_port', 'smtp_port'):
+        if not 0 < params[port_option] < 65536:
+            module.fail_json(msg='%s must be a port number from 1 to 65535' % port_option)
+
+    options = AuditOptions(
+        nameservers=params['nameservers'], dns_port=params['dns_port'], ca_path=params['ca_path'],
+        timeout=params['timeout'], concurrency=params['concurrency'], require_mode=params['require_mode'],
+        check_mx_tls=params['check_mx_tls'], smtp_port=params['smtp_port'])
+    try:
+        auditor = Auditor(options)
+    except (OSError, ValueError) as exc:  # an unreadable CA bundle, a nameserver that is not an address
+        module.fail_json(msg='Cannot set up the audit: %s; check nameservers= and ca_path=' % exc)
+    results = auditor.audit_domains(params['domains'])
+    module.exit_json(changed=False, domains=results, counts=count_statuses(results))
+
+
+if __name__ == '__main__':
+    main()
