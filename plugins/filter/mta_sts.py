@@ -50,10 +50,36 @@ def parse_policy(value, strict=True):
 
 
 
+def audit_table(result, width=40):
+    """Fixed-width lines - domain, status, main finding - for people reading a playbook's output."""
+    if not isinstance(result, dict) or not isinstance(result.get('domains'), list):
+        raise AnsibleFilterError('audit_table expects the registered result of mailsec.mta_sts.audit')
+    lines = ['%-*s %-8s %s' % (width, 'DOMAIN', 'STATUS', 'MAIN FINDING')]
+    for entry in result['domains']:
+        name = to_text(entry.get('domain') or entry.get('input'))
+        lines.append('%-*s %-8s %s' % (width, name[:width], entry.get('status'), main_finding(entry.get('findings') or [])))
+    control = result.get('control')
+    if control:
+        counts = control.get('counts', {})
+        lines.append('%s %s: %s (%s)' % (control.get('id'), control.get('title'), control.get('status'),
+                                         ', '.join('%s %s' % (counts.get(k, 0), k) for k in ('pass', 'fail', 'unknown', 'skipped'))))
+    return lines
+
+
+def main_finding(findings):
+    """The finding that explains a verdict best: the first error, else the first warning, else the first info."""
+    for severity in ('error', 'warning', 'info'):
+        for item in findings:
+            if item.get('severity') == severity:
+                return '%s: %s' % (item.get('code'), to_text(item.get('message'))[:100])
+    return '-'
+
+
 class FilterModule(object):
 
     def filters(self):
         return {
             'parse_record': parse_record,
             'parse_policy': parse_policy,
+            'audit_table': audit_table,
         }

@@ -155,6 +155,8 @@ def _connection_problem(result, exc, deadline):
     if isinstance(exc, (urllib3.exceptions.SSLError, ssl.SSLError)) or 'SSL' in type(exc).__name__:
         outcome, detail = classify_tls_error(exc)
         return result.fail(outcome, detail or _short(text))
+    if isinstance(exc, urllib3.exceptions.NewConnectionError) and not _is_timeout(exc):
+        return result.fail('connect-failed', _short(text))  # NewConnectionError is a TimeoutError subclass
     if isinstance(exc, (urllib3.exceptions.TimeoutError, socket.timeout)) or time.monotonic() >= deadline:
         return result.fail('timeout', 'no complete answer within the timeout')
     if isinstance(exc, urllib3.exceptions.ProtocolError) and 'SSL' in text:
@@ -163,6 +165,10 @@ def _connection_problem(result, exc, deadline):
     if isinstance(exc, (urllib3.exceptions.NewConnectionError, ConnectionError, OSError)):
         return result.fail('connect-failed', _short(text))
     return result.fail('http-error', _short(text))
+
+
+def _is_timeout(exc):
+    return isinstance(exc.__cause__ or exc.__context__, socket.timeout) or 'timed out' in str(exc)
 
 
 def _read_headers(result, response):

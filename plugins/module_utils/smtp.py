@@ -24,9 +24,10 @@ EHLO_NAME = 'mta-sts-audit.invalid'
 class _PinnedSMTP(smtplib.SMTP):
     """smtplib.SMTP that connects to a fixed address while ``_host`` stays the MX name (SNI, name check)."""
 
-    def __init__(self, address, timeout):
+    def __init__(self, mx_host, address, timeout):
         self._pinned_address = address
         smtplib.SMTP.__init__(self, timeout=timeout, local_hostname=EHLO_NAME)
+        self._host = mx_host  # starttls() takes SNI and the name to check from here
 
     def _get_socket(self, host, port, timeout):
         return socket.create_connection((self._pinned_address, port), timeout)
@@ -41,7 +42,7 @@ def check_starttls(mx_host, address, port, timeout, ssl_context):
     facts = {'address': address, 'port': port, 'starttls': False, 'tls_version': None,
              'certificate': None, 'problem': None, 'error': None}
     started = time.monotonic()
-    client = _PinnedSMTP(address, timeout)
+    client = _PinnedSMTP(mx_host, address, timeout)
     try:
         try:
             client.connect(mx_host, port)
