@@ -119,6 +119,9 @@ class Auditor(object):
         self.options = options
         self.dns = DnsClient(options.nameservers, options.dns_port, options.timeout)
         self.ssl_context = tls_client_context(options.ca_path)
+        # urllib3 switches check_hostname off on the context it is given (it checks the name itself),
+        # so STARTTLS, which relies on the context's own name check, gets a context urllib3 never sees.
+        self.smtp_context = tls_client_context(options.ca_path)
 
     # -- many domains -------------------------------------------------------------------------
 
@@ -361,7 +364,7 @@ class Auditor(object):
                                         severity_override=severity))
                 continue
             facts = check_starttls(host['host'], addresses[0], self.options.smtp_port, self.options.timeout,
-                                   self.ssl_context)
+                                   self.smtp_context)
             host['tls'] = facts
             if facts['problem']:
                 findings.append(finding(_MX_TLS_PROBLEM_CODES[facts['problem']], 'MX host %s (%s): %s' % (

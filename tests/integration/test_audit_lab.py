@@ -1,0 +1,168 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) mailsec.mta_sts contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The audit module against the real lab: one ansible-playbook run per option group, then per-domain asserts.
+
+The collection is found through ANSIBLE_COLLECTIONS_PATH (the Makefile sets it); without it, a
+temporary ansible_collections/mailsec/mta_sts link to this checkout is used.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import collections
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+import scenarios as sc
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO_ROOT = os.path.abspath(os.path.join(HERE, '..', '..'))
+PLAYBOOK = os.path.join(HERE, 'playbooks', 'audit_lab.yml')
+STATUSES = ('pass', 'fail', 'unknown', 'skipped')
+PLAYBOOK_TIMEOUT = 600
+
+pytestmark = pytest.mark.skipif(not os.path.exists(os.path.join(REPO_ROOT, 'plugins', 'modules', 'audit.py')),
+                                reason='module mailsec.mta_sts.audit does not exist yet')
+
+
+def _ansible_playbook():
+    beside = os.path.join(os.path.dirname(sys.executable), 'ansible-playbook')
+    return beside if os.path.exists(beside) else shutil.which('ansible-playbook')
+
+
+def _collections_path(workdir):
+    if os.environ.get('ANSIBLE_COLLECTIONS_PATH'):
+        return os.environ['ANSIBLE_COLLECTIONS_PATH']
+    namespace = os.path.join(workdir, 'collections', 'ansible_collections', 'mailsec')
+    os.makedirs(namespace, exist_ok=True)
+    link = os.path.join(namespace, 'mta_sts')
+    if not os.path.exists(link):
+        os.symlink(REPO_ROOT, link)
+    return os.path.join(workdir, 'collections')
+
+
+def run_audit(lab_info, group, workdir):
+    """Run the playbook for one group; return the registered module result."""
+    options = sc.GROUPS[group][0]
+    result_path = os.path.join(workdir, 'result-%s.json' % group)
+    vars_path = os.path.join(workdir, 'vars-%s.json' % group)
+    with open(vars_path, 'w', encoding='utf-8') as handle:
+        json.dump({
+            'lab_domains': [s['input'] for s in sc.by_group(group)],
+            'lab_nameservers': [lab_info['nameserver']],
+            'lab_dns_port': lab_info['dns_port'],
+            'lab_ca_path': lab_info['ca_path'],
+            'lab_options': options,
+            'lab_result_path': result_path,
+        }, handle, ensure_ascii=False)
+    env = dict(os.environ)
+    env.update({
+        'ANSIBLE_COLLECTIONS_PATH': _collections_path(workdir),
+        'ANSIBLE_LOCALHOST_WARNING': 'false',
+        'ANSIBLE_INVENTORY_UNPARSED_WARNING': 'false',
+        'ANSIBLE_NOCOLOR': '1',
+        'ANSIBLE_RETRY_FILES_ENABLED': 'false',
+    })
+    command = [_ansible_playbook(), '-i', 'localhost,', PLAYBOOK, '-e', '@' + vars_path,
+               '-e', 'ansible_python_interpreter=%s' % sys.executable]
+    proc = subprocess.run(command, env=env, cwd=workdir, capture_output=True, text=True, timeout=PLAYBOOK_TIMEOUT,
+                          check=False)
+    if proc.returncode != 0 or not os.path.exists(result_path):
+        pytest.fail('ansible-playbook for group %s failed (rc=%d)\n--- stdout ---\n%s\n--- stderr ---\n%s' % (
+            group, proc.returncode, proc.stdout[-6000:], proc.stderr[-4000:]), pytrace=False)
+    with open(result_path, encoding='utf-8') as handle:
+        return json.load(handle)
+
+
+@pytest.fixture(scope='session')
+def audit_results(lab_info, tmp_path_factory):
+    """group -> module result, each group audited once, on first use."""
+    workdir = str(tmp_path_factory.mktemp('audit-lab'))
+    cache = {}
+
+    def get(group):
+        if group not in cache:
+            cache[group] = run_audit(lab_info, group, workdir)
+        return cache[group]
+    return get
+
+
+def _entry(result, scenario):
+    matches = [d for d in result['domains'] if d.get('input') == scenario['input']]
+    assert len(matches) == 1, 'expected one result for input %r, got %d' % (scenario['input'], len(matches))
+    return matches[0]
+
+
+def _problems(entry, expect):
+    problems = []
+    codes = [f['code'] for f in entry['findings']]
+    if entry['status'] != expect['status']:
+        problems.append('status %r, expected %r' % (entry['status'], expect['status']))
+    for code in expect['codes']:
+        if code not in codes:
+            problems.append('missing finding %s' % code)
+    for code in list(expect.get('absent') or []) + list(sc.NOT_PRODUCIBLE):
+        if code in codes:
+            problems.append('unexpected finding %s' % code)
+    if expect.get('clean'):
+        loud = ['%s(%s)' % (f['code'], f['severity']) for f in entry['findings']
+                if f['severity'] in ('warning', 'error')]
+        if loud:
+            problems.append('expected no warning or error, got %s' % ', '.join(loud))
+    for code, severity in (expect.get('severity') or {}).items():
+        seen = set(f['severity'] for f in entry['findings'] if f['code'] == code)
+        if seen and seen != {severity}:
+            problems.append('%s has severity %s, expected %s' % (code, '/'.join(sorted(seen)), severity))
+    return problems
+
+
+@pytest.mark.parametrize('scenario', sc.SCENARIOS, ids=[s['id'] for s in sc.SCENARIOS])
+def test_scenario_verdict(audit_results, scenario):
+    entry = _entry(audit_results(scenario['group']), scenario)
+    problems = _problems(entry, scenario['expect'])
+    if entry.get('domain') != scenario['domain']:
+        problems.append('domain %r, expected %r' % (entry.get('domain'), scenario['domain']))
+    assert not problems, '%s (%s, group %s): %s\nfindings: %s' % (
+        scenario['id'], scenario['summary'], scenario['group'], '; '.join(problems),
+        json.dumps(entry['findings'], indent=1, ensure_ascii=False))
+
+
+@pytest.mark.parametrize('group', sorted(sc.GROUPS))
+def test_group_result_is_read_only_and_counts_add_up(audit_results, group):
+    result = audit_results(group)
+    inputs = [s['input'] for s in sc.by_group(group)]
+    assert result['changed'] is False
+    assert not result.get('failed')
+    assert [d['input'] for d in result['domains']] == inputs  # one result per input, in input order
+    control = result['control']
+    assert control['id'] == 'EDCA-TLS-025'
+    counts = control['counts']
+    by_status = collections.Counter(d['status'] for d in result['domains'])
+    assert set(by_status) <= set(STATUSES)
+    assert sum(counts.get(status, 0) for status in STATUSES) == len(result['domains'])
+    for status in STATUSES:
+        assert counts.get(status, 0) == by_status.get(status, 0), status
+    worst = next(s for s in ('fail', 'unknown', 'pass', 'skipped') if by_status.get(s) or s == 'skipped')
+    assert control['status'] == worst
+
+
+@pytest.mark.parametrize('group', sorted(sc.GROUPS))
+def test_group_findings_use_catalog_codes(audit_results, group):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        'lab_findings_catalog', os.path.join(REPO_ROOT, 'plugins', 'module_utils', 'findings.py'))
+    findings = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(findings)
+    for entry in audit_results(group)['domains']:
+        for item in entry['findings']:
+            assert item['code'] in findings.CATALOG, item
+            assert item['severity'] in ('error', 'warning', 'info'), item
+            assert item['message'], item
