@@ -12,8 +12,10 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import concurrent.futures
 import queue
 import threading
+import time
 import traceback
 
 from .domain import DomainError, normalize_domain
@@ -26,6 +28,11 @@ from .resolver import DnsClient
 from .smtp import check_starttls
 
 STATUSES = ('pass', 'fail', 'unknown', 'skipped')
+MAX_POLICY_ADDRESSES = 2     # like a sender, try another address only when one is unreachable
+MAX_MX_TLS_HOSTS = 10
+HARD_LIMIT_FACTOR = 8        # a domain's lookups and fetches, with room to spare
+HARD_LIMIT_FACTOR_MX_TLS = 8 + 4 * MAX_MX_TLS_HOSTS
+MAX_DNS_THREADS = 256
 
 # fetch / STARTTLS problem words -> finding codes
 _POLICY_PROBLEM_CODES = {
@@ -122,6 +129,7 @@ class Auditor(object):
         # urllib3 switches check_hostname off on the context it is given (it checks the name itself),
         # so STARTTLS, which relies on the context's own name check, gets a context urllib3 never sees.
         self.smtp_context = tls_client_context(options.ca_path)
+        self._dns_pool = None
 
     # -- many domains -------------------------------------------------------------------------
 
@@ -130,42 +138,31 @@ class Auditor(object):
         values = list(values)
         results = [None] * len(values)
         by_domain = {}
-        work = queue.Queue()
         for index, value in enumerate(values):
             try:
                 domain = normalize_domain(value)
             except DomainError as exc:
                 results[index] = self._invalid(value, exc)
                 continue
-            if domain in by_domain:
-                by_domain[domain].append(index)
-            else:
-                by_domain[domain] = [index]
-                work.put(domain)
-        audited = {}
-
-        def worker():
-            while True:
-                try:
-                    domain = work.get_nowait()
-                except queue.Empty:
-                    return
-                audited[domain] = self.audit_domain_safely(domain)
-
-        # Daemon threads: the module's exit never waits on a socket a hostile server holds open.
-        threads = [threading.Thread(target=worker, name='mta-sts-audit-%d' % n)
-                   for n in range(min(self.options.concurrency, len(by_domain)))]
-        for thread in threads:
-            thread.daemon = True
-            thread.start()
-        for thread in threads:
-            thread.join()
+            by_domain.setdefault(domain, []).append(index)
+        audited = _WorkerPool(self, list(by_domain), self.hard_limit()).run()
         for domain, indexes in by_domain.items():
             for index in indexes:
                 result = dict(audited[domain])
                 result['input'] = values[index]
                 results[index] = result
         return results
+
+    def hard_limit(self):
+        """Seconds after which a domain still running is given up on (a safety net: every operation has its own timeout)."""
+        return self.options.timeout * (HARD_LIMIT_FACTOR_MX_TLS if self.options.check_mx_tls else HARD_LIMIT_FACTOR) + 2.0
+
+    def lookup_soon(self, name, rdtype):
+        """Start a lookup on the DNS pool; returns a callable that gives its Lookup."""
+        if self._dns_pool is None:
+            lookup = self.dns.lookup(name, rdtype)
+            return lambda: lookup
+        return self._dns_pool.submit(self.dns.lookup, name, rdtype).result
 
     def _invalid(self, value, exc):
         result = _empty_result(value, None)
@@ -190,26 +187,32 @@ class Auditor(object):
         """Audit one normalized domain; returns the result dict with status, findings and evidence."""
         result = _empty_result(domain, domain)
         findings = result['findings']
-        result['mx'] = self._check_mx_records(domain, findings)
+        # The lookups that do not depend on each other run at once, so a silent nameserver costs one timeout.
+        pending = {
+            'mx': self.lookup_soon(domain, 'MX'),
+            'record': self.lookup_soon('_mta-sts.%s' % domain, 'TXT'),
+            'policy_a': self.lookup_soon('mta-sts.%s' % domain, 'A'),
+            'tlsrpt': self.lookup_soon('_smtp._tls.%s' % domain, 'TXT'),
+        }
+        result['mx'] = self._check_mx_records(domain, pending['mx'](), findings)
         if result['mx'].get('null_mx'):
             result['status'] = verdict(findings)
             return result
-        result['record'] = self._check_record(domain, findings)
-        result['policy'] = self._check_policy(domain, findings)
+        result['record'] = self._check_record(pending['record'](), findings)
+        result['policy'] = self._check_policy(domain, pending['policy_a'](), findings)
         parsed = result['policy'].pop('parsed', None)
         mode = parsed['mode'] if parsed else None
         if parsed:
             self._judge_policy(parsed, findings)
             if mode in ('enforce', 'testing') and result['mx']['hosts']:
                 self._match_mx(parsed, result['mx'], mode, findings)
-        result['tlsrpt'] = self._check_tlsrpt(domain, findings)
+        result['tlsrpt'] = self._check_tlsrpt(pending['tlsrpt'](), findings)
         if self.options.check_mx_tls and result['mx']['hosts']:
             self._check_mx_tls(result['mx'], mode, findings)
         result['status'] = verdict(findings)
         return result
 
-    def _check_mx_records(self, domain, findings):
-        lookup = self.dns.lookup(domain, 'MX')
+    def _check_mx_records(self, domain, lookup, findings):
         evidence = lookup.as_evidence()
         evidence.update({'hosts': [], 'implicit': False, 'null_mx': False})
         if lookup.outcome == 'error':
@@ -229,9 +232,8 @@ class Auditor(object):
                              for preference, host in records if host not in ('', '.')]
         return evidence
 
-    def _check_record(self, domain, findings):
-        name = '_mta-sts.%s' % domain
-        lookup = self.dns.lookup(name, 'TXT')
+    def _check_record(self, lookup, findings):
+        name = lookup.name
         evidence = lookup.as_evidence()
         evidence.update({'txt': list(lookup.records), 'id': None, 'extensions': {}})
         if lookup.outcome == 'error':
@@ -257,8 +259,8 @@ class Auditor(object):
                 evidence['extensions'] = parsed['extensions']
         return evidence
 
-    def _policy_addresses(self, host, findings):
-        lookups = [self.dns.lookup(host, 'A')]
+    def _policy_addresses(self, host, lookup_a, findings):
+        lookups = [lookup_a]
         if not lookups[0].ok:
             lookups.append(self.dns.lookup(host, 'AAAA'))
         addresses = [address for lookup in lookups for address in lookup.records]
@@ -273,14 +275,14 @@ class Auditor(object):
                     host, lookups[-1].outcome)))
         return addresses, evidence
 
-    def _check_policy(self, domain, findings):
+    def _check_policy(self, domain, lookup_a, findings):
         host = 'mta-sts.%s' % domain
         evidence = {'host': host, 'url': 'https://%s/.well-known/mta-sts.txt' % host}
-        addresses, evidence['dns'] = self._policy_addresses(host, findings)
+        addresses, evidence['dns'] = self._policy_addresses(host, lookup_a, findings)
         if not addresses:
             return evidence
         fetched = None
-        for address in addresses:
+        for address in addresses[:MAX_POLICY_ADDRESSES]:
             fetched = fetch_policy(host, address, self.options.timeout, self.ssl_context)
             if fetched.problem != 'connect-failed':
                 break  # like a sender: only an unreachable address makes the next one worth a try
@@ -330,9 +332,8 @@ class Auditor(object):
                         '' if mode == 'enforce' else '; in testing mode senders only report it'),
                     severity_override=None if mode == 'enforce' else 'warning'))
 
-    def _check_tlsrpt(self, domain, findings):
-        name = '_smtp._tls.%s' % domain
-        lookup = self.dns.lookup(name, 'TXT')
+    def _check_tlsrpt(self, lookup, findings):
+        name = lookup.name
         evidence = lookup.as_evidence()
         evidence.update({'txt': list(lookup.records), 'rua': []})
         if lookup.outcome == 'error':
@@ -353,7 +354,7 @@ class Auditor(object):
     def _check_mx_tls(self, mx_evidence, mode, findings):
         # RFC 8461 section 4: only an enforce policy makes a sender refuse a bad MX host.
         severity = None if mode == 'enforce' else 'warning'
-        for host in mx_evidence['hosts']:
+        for host in mx_evidence['hosts'][:MAX_MX_TLS_HOSTS]:
             addresses, dns_evidence = self._mx_addresses(host['host'])
             if addresses is None:
                 findings.append(finding('mx-lookup-failed', 'address lookup for MX host %s failed: %s' % (
@@ -380,6 +381,77 @@ class Auditor(object):
             if failed:
                 return None, failed[0].error
         return lookup.records, None
+
+
+class _WorkerPool(object):
+    """Daemon threads that audit a list of domains; a domain past the hard limit is given up on.
+
+    Daemon threads, because a thread stuck on a hostile server must not keep the module from exiting;
+    a stuck thread is replaced so the domains queued behind it still run.
+    """
+
+    def __init__(self, auditor, domains, hard_limit):
+        self.auditor = auditor
+        self.work = queue.Queue()
+        for domain in domains:
+            self.work.put(domain)
+        self.total = len(domains)
+        self.hard_limit = hard_limit
+        self.done = {}
+        self.running = {}   # domain -> (started, thread)
+        self.changed = threading.Condition()
+
+    def run(self):
+        if not self.total:
+            return self.done
+        size = min(self.auditor.options.concurrency, self.total)
+        dns_pool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=min(4 * size, MAX_DNS_THREADS), thread_name_prefix='mta-sts-dns')
+        self.auditor._dns_pool = dns_pool
+        try:
+            for _n in range(size):
+                self._start_worker()
+            with self.changed:
+                while len(self.done) < self.total:
+                    self.changed.wait(timeout=0.5)
+                    self._give_up_on_stuck_domains()
+        finally:
+            self.auditor._dns_pool = None
+            dns_pool.shutdown(wait=False)
+        return self.done
+
+    def _start_worker(self):
+        thread = threading.Thread(target=self._worker, name='mta-sts-audit')
+        thread.daemon = True
+        thread.start()
+
+    def _worker(self):
+        me = threading.current_thread()
+        while True:
+            try:
+                domain = self.work.get_nowait()
+            except queue.Empty:
+                return
+            with self.changed:
+                self.running[domain] = (time.monotonic(), me)
+            result = self.auditor.audit_domain_safely(domain)
+            with self.changed:
+                if self.running.pop(domain, (None, None))[1] is not me:
+                    return  # given up on while it ran: a replacement took its place
+                self.done[domain] = result
+                self.changed.notify()
+
+    def _give_up_on_stuck_domains(self):
+        now = time.monotonic()
+        for domain, (started, _thread) in list(self.running.items()):
+            if now - started > self.hard_limit:
+                del self.running[domain]
+                result = _empty_result(domain, domain)
+                result['findings'].append(finding('audit-timeout', 'the audit of %s did not finish within %.0fs' % (
+                    domain, self.hard_limit)))
+                result['status'] = verdict(result['findings'])
+                self.done[domain] = result
+                self._start_worker()
 
 
 def _empty_result(value, domain):

@@ -26,6 +26,8 @@ CATALOG = {
                        'Fix the entry in the list of accepted domains.'),
     'audit-error': ('unknown', 'The audit of this domain stopped on an unexpected error',
                     'Rerun; if it persists, report the message as a bug of mailsec.mta_sts.'),
+    'audit-timeout': ('unknown', 'The audit of this domain did not finish within its hard limit',
+                      'A server held a connection open past every timeout; rerun, and check the domain\'s servers.'),
     # DNS: the _mta-sts TXT record (RFC 8461 section 3.1)
     'txt-missing': ('fail', 'No v=STSv1 TXT record at _mta-sts.<domain>',
                     'Publish "v=STSv1; id=<id>;" at _mta-sts.<domain>, after the policy is online.'),

@@ -144,6 +144,7 @@ domains:
           for lookup failures), C(warning) and C(info) do not.
         - 'C(domain-invalid) (fail) - The input is not a valid domain name. Fix the entry in the list of accepted domains.'
         - 'C(audit-error) (unknown) - The audit of this domain stopped on an unexpected error. Rerun; if it persists, report the message as a bug of mailsec.mta_sts.'
+        - 'C(audit-timeout) (unknown) - The audit of this domain did not finish within its hard limit. A server held a connection open past every timeout; rerun, and check the domain''s servers.'
         - 'C(txt-missing) (fail) - No v=STSv1 TXT record at _mta-sts.<domain>. Publish "v=STSv1; id=<id>;" at _mta-sts.<domain>, after the policy is online.'
         - 'C(txt-multiple) (fail) - More than one v=STSv1 TXT record at _mta-sts.<domain>. Keep exactly one v=STSv1 record; senders ignore the domain otherwise.'
         - 'C(txt-invalid) (fail) - The v=STSv1 TXT record does not follow the RFC 8461 grammar. Publish "v=STSv1; id=<1-32 letters or digits>;".'
