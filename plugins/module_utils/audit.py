@@ -45,7 +45,7 @@ _POLICY_PROBLEM_CODES = {
 _MX_TLS_PROBLEM_CODES = {
     'connect-failed': 'mx-connect-failed', 'starttls-missing': 'mx-starttls-missing',
     'cert-expired': 'mx-cert-invalid', 'cert-name-mismatch': 'mx-cert-invalid',
-    'cert-untrusted': 'mx-cert-invalid', 'tls-error': 'mx-tls-error',
+    'cert-untrusted': 'mx-cert-invalid', 'tls-error': 'mx-tls-error', 'timeout': 'mx-connect-failed',
 }
 
 

@@ -24,6 +24,7 @@ try:
 except ImportError:
     HAS_URLLIB3 = False
 
+from .deadline import REAPER
 from .policy import MAX_POLICY_BYTES
 
 POLICY_PATH = '/.well-known/mta-sts.txt'
@@ -38,6 +39,24 @@ _VERIFY_CODES = {
     2: 'cert-untrusted', 18: 'cert-untrusted', 19: 'cert-untrusted',
     20: 'cert-untrusted', 21: 'cert-untrusted', 27: 'cert-untrusted',
 }
+
+
+if HAS_URLLIB3:
+    class _DeadlineHTTPSConnection(urllib3.connection.HTTPSConnection):
+        """An HTTPS connection whose socket is shut down at the fetch's deadline, mid-handshake or mid-read."""
+
+        def __init__(self, *args, **kwargs):
+            self.deadline = kwargs.pop('deadline')
+            self.reaper_handles = kwargs.pop('reaper_handles')
+            super(_DeadlineHTTPSConnection, self).__init__(*args, **kwargs)
+
+        def _new_conn(self):
+            sock = super(_DeadlineHTTPSConnection, self)._new_conn()
+            self.reaper_handles.append(REAPER.watch(sock, self.deadline))
+            return sock
+
+    class _DeadlineHTTPSConnectionPool(urllib3.HTTPSConnectionPool):
+        ConnectionCls = _DeadlineHTTPSConnection
 
 
 class FetchResult(object):
@@ -126,9 +145,11 @@ def fetch_policy(host, address, timeout, ssl_context, port=443):
     result = FetchResult(url, address)
     started = time.monotonic()
     deadline = started + timeout
-    pool = urllib3.HTTPSConnectionPool(
+    reaper_handles = []
+    pool = _DeadlineHTTPSConnectionPool(
         address, port=port, ssl_context=ssl_context, server_hostname=host, assert_hostname=host,
-        timeout=urllib3.Timeout(connect=timeout, read=timeout), retries=False, maxsize=1, block=False)
+        timeout=urllib3.Timeout(connect=timeout, read=timeout), retries=False, maxsize=1, block=False,
+        deadline=deadline, reaper_handles=reaper_handles)
     response = None
     try:
         try:
@@ -145,13 +166,17 @@ def fetch_policy(host, address, timeout, ssl_context, port=443):
     finally:
         result.elapsed = time.monotonic() - started
         if response is not None:
-            response.release_conn()
             response.close()
+            response.release_conn()
         pool.close()
+        for handle in reaper_handles:
+            REAPER.forget(handle)
 
 
 def _connection_problem(result, exc, deadline):
     text = str(exc)
+    if time.monotonic() >= deadline:
+        return result.fail('timeout', 'no complete answer within the timeout')  # the reaper cut it off
     if isinstance(exc, (urllib3.exceptions.SSLError, ssl.SSLError)) or 'SSL' in type(exc).__name__:
         outcome, detail = classify_tls_error(exc)
         return result.fail(outcome, detail or _short(text))

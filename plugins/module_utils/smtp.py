@@ -16,6 +16,7 @@ import socket
 import ssl
 import time
 
+from .deadline import REAPER
 from .fetch import certificate_facts, classify_tls_error
 
 EHLO_NAME = 'mta-sts-audit.invalid'
@@ -26,18 +27,23 @@ class _PinnedSMTP(smtplib.SMTP):
 
     def __init__(self, mx_host, address, timeout):
         self._pinned_address = address
+        self._deadline = time.monotonic() + timeout
+        self.reaper_handle = None
         smtplib.SMTP.__init__(self, timeout=timeout, local_hostname=EHLO_NAME)
         self._host = mx_host  # starttls() takes SNI and the name to check from here
 
     def _get_socket(self, host, port, timeout):
-        return socket.create_connection((self._pinned_address, port), timeout)
+        sock = socket.create_connection((self._pinned_address, port), timeout)
+        # The whole conversation shares one deadline: a server that drips its banner is cut off.
+        self.reaper_handle = REAPER.watch(sock, self._deadline)
+        return sock
 
 
 def check_starttls(mx_host, address, port, timeout, ssl_context):
     """Return TLS facts for one MX host: ``{address, port, starttls, tls_version, certificate, problem, error}``.
 
-    ``problem`` is None when STARTTLS works with a valid certificate, else one of
-    connect-failed, starttls-missing, cert-expired, cert-name-mismatch, cert-untrusted, tls-error.
+    ``problem`` is None when STARTTLS works with a valid certificate, else one of connect-failed,
+    starttls-missing, cert-expired, cert-name-mismatch, cert-untrusted, tls-error, timeout.
     """
     facts = {'address': address, 'port': port, 'starttls': False, 'tls_version': None,
              'certificate': None, 'problem': None, 'error': None}
@@ -68,10 +74,15 @@ def check_starttls(mx_host, address, port, timeout, ssl_context):
         return facts
     finally:
         facts['elapsed'] = round(time.monotonic() - started, 3)
+        if facts['problem'] and time.monotonic() >= client._deadline:
+            facts['problem'] = 'timeout'
+            facts['error'] = 'no complete STARTTLS conversation within the timeout'
         try:
             client.close()
         except OSError:
             pass
+        if client.reaper_handle is not None:
+            REAPER.forget(client.reaper_handle)
 
 
 def _problem(facts, problem, detail):
