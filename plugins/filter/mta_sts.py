@@ -48,8 +48,6 @@ def parse_policy(value, strict=True):
     return parsed
 
 
-
-
 def audit_table(result, width=40):
     """Fixed-width lines - domain, status, main finding - for people reading a playbook's output."""
     if not isinstance(result, dict) or not isinstance(result.get('domains'), list):

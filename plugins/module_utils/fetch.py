@@ -153,9 +153,10 @@ def fetch_policy(host, address, timeout, ssl_context, port=443):
     response = None
     try:
         try:
-            response = pool.urlopen('GET', POLICY_PATH, headers={'Host': host, 'User-Agent': USER_AGENT,
-                                                                  'Accept-Encoding': 'gzip, deflate'},
-                                    redirect=False, preload_content=False, decode_content=True, retries=False)
+            # open_url() cannot pin the address while checking the name: urllib3 directly, as requests does.
+            response = pool.request('GET', POLICY_PATH, redirect=False, preload_content=False, decode_content=True,
+                                    retries=False, headers={'Host': host, 'User-Agent': USER_AGENT,
+                                                            'Accept-Encoding': 'gzip, deflate'})
         except Exception as exc:  # urllib3 wraps socket and TLS errors in many classes
             return _connection_problem(result, exc, deadline)
         _read_headers(result, response)
