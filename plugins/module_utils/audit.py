@@ -53,7 +53,8 @@ class AuditOptions(object):
     """The options of one audit run, with the module's defaults."""
 
     def __init__(self, nameservers=None, dns_port=53, ca_path=None, timeout=10.0, concurrency=64,
-                 require_mode='testing', check_mx_tls=False, smtp_port=25):
+                 require_mode='testing', check_mx_tls=False, smtp_port=25, cert_min_days=14,
+                 check_consistency=False, check_dane=True, tlsrpt_summary=None):
         self.nameservers = list(nameservers or [])
         self.dns_port = int(dns_port)
         self.ca_path = ca_path
@@ -62,6 +63,10 @@ class AuditOptions(object):
         self.require_mode = require_mode
         self.check_mx_tls = bool(check_mx_tls)
         self.smtp_port = int(smtp_port)
+        self.cert_min_days = int(cert_min_days)
+        self.check_consistency = bool(check_consistency)
+        self.check_dane = bool(check_dane)
+        self.tlsrpt_summary = tlsrpt_summary or {}
 
 
 def verdict(findings):
@@ -168,6 +173,7 @@ class Auditor(object):
         result = _empty_result(value, None)
         result['findings'].append(finding('domain-invalid', '%r is not a domain name: %s' % (_clip(value), exc)))
         result['status'] = 'fail'
+        result['enforce_ready'], result['enforce_blockers'] = enforce_readiness(result)
         return result
 
     def audit_domain_safely(self, domain):
@@ -179,6 +185,7 @@ class Auditor(object):
             result['findings'].append(finding('audit-error', '%s: %s (at %s:%d)' % (
                 type(exc).__name__, _clip(str(exc)), where.filename.rsplit('/', 1)[-1], where.lineno)))
             result['status'] = 'unknown'
+            result['enforce_ready'], result['enforce_blockers'] = enforce_readiness(result)
             return result
 
     # -- one domain ---------------------------------------------------------------------------
@@ -197,6 +204,7 @@ class Auditor(object):
         result['mx'] = self._check_mx_records(domain, pending['mx'](), findings)
         if result['mx'].get('null_mx'):
             result['status'] = verdict(findings)
+            result['enforce_ready'], result['enforce_blockers'] = enforce_readiness(result)
             return result
         result['record'] = self._check_record(pending['record'](), findings)
         result['policy'] = self._check_policy(domain, pending['policy_a'](), findings)
@@ -206,11 +214,76 @@ class Auditor(object):
             self._judge_policy(parsed, findings)
             if mode in ('enforce', 'testing') and result['mx']['hosts']:
                 self._match_mx(parsed, result['mx'], mode, findings)
+        self._check_cert_expiry('policy-cert-expiring', result['policy'].get('certificate'),
+                                result['policy']['host'], findings)
         result['tlsrpt'] = self._check_tlsrpt(pending['tlsrpt'](), findings)
+        self._check_tlsrpt_reports(domain, result['tlsrpt'], findings)
+        if self.options.check_dane and result['mx']['hosts'] and not result['mx']['implicit']:
+            self._check_dane(result['mx'], findings)
         if self.options.check_mx_tls and result['mx']['hosts']:
             self._check_mx_tls(result['mx'], mode, findings)
+        if self.options.check_consistency:
+            result['record']['consistency'] = self._check_consistency(domain, findings)
         result['status'] = verdict(findings)
+        result['enforce_ready'], result['enforce_blockers'] = enforce_readiness(result)
         return result
+
+    def _check_cert_expiry(self, code, certificate, name, findings):
+        if certificate and certificate['days_left'] < self.options.cert_min_days:
+            findings.append(finding(code, 'the certificate of %s expires in %d day(s) (%s), under cert_min_days %d' % (
+                name, certificate['days_left'], certificate['not_after'], self.options.cert_min_days)))
+
+    def _check_tlsrpt_reports(self, domain, evidence, findings):
+        """Failures senders reported (RFC 8460), from a tlsrpt_info summary given to the audit."""
+        summary = self.options.tlsrpt_summary.get(domain)
+        if summary is None:
+            return
+        evidence['reports'] = summary
+        failed = summary.get('failed_sessions') or 0
+        if failed:
+            kinds = ', '.join('%s %s' % (count, kind) for kind, count in sorted((summary.get('failure_types') or {}).items()))
+            findings.append(finding('tlsrpt-reported-failures', 'senders reported %d failed session(s)%s' % (
+                failed, ' (%s)' % kinds if kinds else '')))
+
+    def _check_dane(self, mx_evidence, findings):
+        pending = [(host, self.lookup_soon('_25._tcp.%s' % host['host'], 'TLSA')) for host in mx_evidence['hosts']]
+        for host, lookup in pending:
+            lookup = lookup()
+            host['tlsa'] = lookup.records if lookup.ok else []
+            if lookup.ok:
+                findings.append(finding('mx-dane-tlsa', 'MX host %s publishes %d TLSA record(s) at %s' % (
+                    host['host'], len(lookup.records), lookup.name)))
+
+    def _check_consistency(self, domain, findings):
+        """Ask every authoritative nameserver of the zone for _mta-sts.<domain> and compare the answers."""
+        name = '_mta-sts.%s' % domain
+        zone = self.dns.zone_of(name)
+        evidence = {'zone': zone, 'servers': [], 'consistent': None}
+        ns_lookup = self.dns.lookup(zone, 'NS') if zone else None
+        if ns_lookup is None or not ns_lookup.ok:
+            findings.append(finding('txt-consistency-unknown', 'no NS records found for the zone of %s' % name))
+            return evidence
+        for ns_host in ns_lookup.records:
+            addresses = self.dns.lookup(ns_host, 'A').records or self.dns.lookup(ns_host, 'AAAA').records
+            if not addresses:
+                evidence['servers'].append({'ns': ns_host, 'address': None, 'outcome': 'error', 'error': 'no address'})
+                continue
+            for address in addresses:
+                answer = self.dns.query_server(address, name, 'TXT')
+                sts = sorted(text for text in answer.records if is_sts_candidate(text))
+                evidence['servers'].append({'ns': ns_host, 'address': address, 'outcome': answer.outcome,
+                                            'error': answer.error, 'txt': sts})
+        answered = [server for server in evidence['servers'] if server['outcome'] != 'error']
+        if len(answered) < len(evidence['servers']):
+            findings.append(finding('txt-consistency-unknown', '%d of %d nameserver address(es) of %s did not answer' % (
+                len(evidence['servers']) - len(answered), len(evidence['servers']), zone)))
+        distinct = set(tuple(server['txt']) for server in answered)
+        evidence['consistent'] = len(distinct) <= 1
+        if len(distinct) > 1:
+            views = '; '.join('%s (%s): %s' % (server['ns'], server['address'], ' | '.join(server['txt']) or 'none')
+                              for server in answered)
+            findings.append(finding('txt-inconsistent', 'the nameservers of %s disagree on %s: %s' % (zone, name, views)))
+        return evidence
 
     def _check_mx_records(self, domain, lookup, findings):
         evidence = lookup.as_evidence()
@@ -370,6 +443,8 @@ class Auditor(object):
             if facts['problem']:
                 findings.append(finding(_MX_TLS_PROBLEM_CODES[facts['problem']], 'MX host %s (%s): %s' % (
                     host['host'], addresses[0], facts['error']), severity_override=severity))
+            else:
+                self._check_cert_expiry('mx-cert-expiring', facts['certificate'], 'MX host %s' % host['host'], findings)
 
     def _mx_addresses(self, host):
         lookup = self.dns.lookup(host, 'A')
@@ -381,6 +456,32 @@ class Auditor(object):
             if failed:
                 return None, failed[0].error
         return lookup.records, None
+
+
+# Warnings that do not fail a domain in testing mode but would break mail once it enforces.
+_ENFORCE_BLOCKING_WARNINGS = frozenset((
+    'mx-not-covered', 'mx-starttls-missing', 'mx-cert-invalid', 'mx-connect-failed', 'mx-tls-error',
+    'mx-host-missing', 'policy-cert-expiring', 'mx-cert-expiring', 'tlsrpt-missing', 'tlsrpt-invalid',
+    'tlsrpt-reported-failures', 'txt-inconsistent',
+))
+
+
+def enforce_readiness(result):
+    """May this domain switch to mode enforce now? Returns (ready, blockers), blockers as {code, message}.
+
+    Ready means a valid record and policy are published, every MX host is covered, the checked MX hosts
+    offer valid STARTTLS (MX hosts are judged only with check_mx_tls), certificates outlive cert_min_days, TLS-RPT is published and senders reported
+    no failures. A domain that accepts no mail (null MX) has no answer: None.
+    """
+    if result['status'] == 'skipped':
+        return None, []
+    blockers = []
+    for item in result['findings']:
+        if item['code'] == 'policy-mode-testing':
+            continue  # the mode is what the user wants to change
+        if item['severity'] == 'error' or item['code'] in _ENFORCE_BLOCKING_WARNINGS:
+            blockers.append({'code': item['code'], 'message': item['message']})
+    return not blockers, blockers
 
 
 class _WorkerPool(object):
@@ -450,13 +551,14 @@ class _WorkerPool(object):
                 result['findings'].append(finding('audit-timeout', 'the audit of %s did not finish within %.0fs' % (
                     domain, self.hard_limit)))
                 result['status'] = verdict(result['findings'])
+                result['enforce_ready'], result['enforce_blockers'] = enforce_readiness(result)
                 self.done[domain] = result
                 self._start_worker()
 
 
 def _empty_result(value, domain):
-    return {'input': value, 'domain': domain, 'status': None, 'findings': [],
-            'record': None, 'policy': None, 'mx': None, 'tlsrpt': None}
+    return {'input': value, 'domain': domain, 'status': None, 'findings': [], 'enforce_ready': False,
+            'enforce_blockers': [], 'record': None, 'policy': None, 'mx': None, 'tlsrpt': None}
 
 
 def _clip(value, limit=200):

@@ -15,7 +15,10 @@ __metaclass__ = type
 try:
     import dns.exception
     import dns.flags
+    import dns.message
     import dns.name
+    import dns.query
+    import dns.rcode
     import dns.rdatatype
     import dns.resolver
     HAS_DNSPYTHON = True
@@ -101,6 +104,36 @@ class DnsClient(object):
         return Lookup(name, rdtype, 'error', error='more than %d CNAME hops' % MAX_CNAME_HOPS, cname_chain=chain)
 
 
+    def zone_of(self, name):
+        """The zone apex that holds ``name`` (walking up with SOA queries), or None when no answer says."""
+        try:
+            return dns.resolver.zone_for_name(name, resolver=self._resolver, lifetime=self.timeout).to_text(
+                omit_final_dot=True)
+        except dns.exception.DNSException:
+            return None
+
+    def query_server(self, address, name, rdtype):
+        """Ask one server directly, without recursion, as a consistency check between authoritative servers does."""
+        query = dns.message.make_query(name, rdtype, use_edns=0, payload=1232)
+        query.flags &= ~dns.flags.RD
+        try:
+            response, _used_tcp = dns.query.udp_with_fallback(query, address, timeout=self.timeout, port=self._resolver.port)
+        except dns.exception.Timeout:
+            return Lookup(name, rdtype, 'error', error='%s: timeout after %.1fs' % (address, self.timeout))
+        except (dns.exception.DNSException, OSError) as exc:
+            return Lookup(name, rdtype, 'error', error='%s: %s' % (address, _short(exc)))
+        rcode = response.rcode()
+        if rcode == dns.rcode.NXDOMAIN:
+            return Lookup(name, rdtype, 'nxdomain')
+        if rcode != dns.rcode.NOERROR:
+            return Lookup(name, rdtype, 'error', error='%s answered %s' % (address, dns.rcode.to_text(rcode)))
+        qname = dns.name.from_text(name)
+        for rrset in response.answer:
+            if rrset.name == qname and rrset.rdtype == dns.rdatatype.from_text(rdtype):
+                return Lookup(name, rdtype, 'answer', _records(rrset, rdtype))
+        return Lookup(name, rdtype, 'nodata')
+
+
 def _records(rrset, rdtype):
     if rdtype == 'TXT':
         return [b''.join(rdata.strings).decode('utf-8', 'replace') for rdata in rrset]
@@ -108,6 +141,8 @@ def _records(rrset, rdtype):
         return sorted((rdata.preference, rdata.exchange.to_text(omit_final_dot=True).lower()) for rdata in rrset)
     if rdtype in ('A', 'AAAA'):
         return sorted(rdata.address for rdata in rrset)
+    if rdtype == 'NS':
+        return sorted(rdata.target.to_text(omit_final_dot=True).lower() for rdata in rrset)
     return [rdata.to_text() for rdata in rrset]
 
 

@@ -72,6 +72,30 @@ options:
       - The SMTP port of the MX hosts for O(check_mx_tls).
     type: int
     default: 25
+  cert_min_days:
+    description:
+      - Certificates of the policy host and (with O(check_mx_tls)) of the MX hosts that expire within this many days
+        give a warning (C(policy-cert-expiring), C(mx-cert-expiring)) and make the domain not ready for enforce.
+    type: int
+    default: 14
+  check_dane:
+    description:
+      - Look up TLSA records at C(_25._tcp.<mx host>) and note MX hosts that publish them (C(mx-dane-tlsa)).
+        Senders that support DANE apply it before MTA-STS.
+    type: bool
+    default: true
+  check_consistency:
+    description:
+      - Ask every authoritative nameserver of the zone holding C(_mta-sts.<domain>) directly, on O(dns_port), and report
+        when they disagree (C(txt-inconsistent)) - a stale secondary keeps some senders on the old policy id.
+    type: bool
+    default: false
+  tlsrpt_summary:
+    description:
+      - What senders reported (RFC 8460), per domain, as RV(mailsec.mta_sts.tlsrpt_info#module:domains) returns it
+        - a dict keyed by domain whose values have C(failed_sessions) and C(failure_types).
+      - A domain with failed sessions gets C(tlsrpt-reported-failures) and is not ready for enforce.
+    type: dict
 notes:
   - The verdict follows RFC 8461. V(pass) needs exactly one valid C(v=STSv1) TXT record, a policy fetched over HTTPS
     with a certificate valid for C(mta-sts.<domain>), HTTP 200 without redirect, C(text/plain), at most 64 KiB, valid
@@ -154,6 +178,10 @@ domains:
         - 'C(txt-invalid) (fail) - The v=STSv1 TXT record does not follow the RFC 8461 grammar. Publish "v=STSv1; id=<1-32 letters or digits>;".'
         - 'C(txt-lookup-failed) (unknown) - The _mta-sts TXT lookup got no authoritative answer. Check the domain''s nameservers (SERVFAIL, REFUSED or
           timeout).'
+        - 'C(txt-inconsistent) (warn) - The domain''s authoritative nameservers give different _mta-sts records. Bring every nameserver up to date; a
+          stale one keeps some senders on the old policy id.'
+        - 'C(txt-consistency-unknown) (info) - The authoritative nameservers could not all be asked for _mta-sts. Check that every NS host of the zone
+          resolves and answers.'
         - 'C(txt-ignored) (info) - TXT records at _mta-sts.<domain> that do not begin with v=STSv1 were ignored. Remove records that are not MTA-STS
           records from _mta-sts.<domain>.'
         - 'C(policy-host-missing) (fail) - mta-sts.<domain> has no address record. Publish A/AAAA (or a CNAME) for mta-sts.<domain> pointing at the
@@ -169,6 +197,8 @@ domains:
           subjectAltName covers mta-sts.<domain> (SNI).'
         - 'C(policy-cert-untrusted) (fail) - The policy host''s certificate does not chain to a trusted CA. Use a certificate from a public CA and
           serve the full chain.'
+        - 'C(policy-cert-expiring) (warn) - The policy host''s certificate expires within cert_min_days. Renew the certificate of mta-sts.<domain>
+          before senders fail to fetch the policy.'
         - 'C(policy-tls-error) (fail) - The TLS handshake with the policy host failed. Offer TLS 1.2 or newer with a valid certificate on mta-
           sts.<domain>:443.'
         - 'C(policy-redirect) (fail) - The policy URL answered with a redirect. Serve the policy directly with HTTP 200; senders do not follow
@@ -201,12 +231,18 @@ domains:
         - 'C(mx-starttls-missing) (fail) - An MX host does not offer STARTTLS. Enable STARTTLS on every MX host.'
         - 'C(mx-cert-invalid) (fail) - An MX host''s certificate is not valid for its name (RFC 8461 section 4). Serve a certificate from a trusted
           CA, valid for the MX host name.'
+        - 'C(mx-cert-expiring) (warn) - An MX host''s certificate expires within cert_min_days. Renew the MX host''s certificate before senders in
+          enforce mode refuse it.'
+        - 'C(mx-dane-tlsa) (info) - An MX host publishes TLSA records (DANE, RFC 7672). Nothing to do: senders that support DANE apply it before MTA-
+          STS (RFC 8461 section 2).'
         - 'C(mx-connect-failed) (fail) - An MX host could not be reached on the SMTP port. Make every MX host accept SMTP connections.'
         - 'C(mx-tls-error) (fail) - The STARTTLS handshake with an MX host failed. Offer TLS 1.2 or newer on every MX host.'
         - 'C(mx-host-missing) (fail) - An MX host name has no address record. Publish A/AAAA records for every MX host, or remove the MX record.'
         - 'C(tlsrpt-missing) (warn) - No TLS-RPT record at _smtp._tls.<domain>. Publish "v=TLSRPTv1; rua=mailto:..." to receive reports from senders.'
         - 'C(tlsrpt-invalid) (warn) - The TLS-RPT record is malformed or there is more than one. Publish exactly one "v=TLSRPTv1; rua=mailto:...;"
           record.'
+        - 'C(tlsrpt-reported-failures) (warn) - TLS-RPT reports from senders show failed sessions for the domain. Read the failure types in the
+          reports and fix them before switching to enforce.'
         - 'C(tlsrpt-lookup-failed) (info) - The TLS-RPT lookup got no authoritative answer. Check the domain''s nameservers.'
       type: list
       elements: dict
@@ -224,6 +260,26 @@ domains:
           description: What was seen, for people.
           type: str
           sample: "mode testing: senders report TLS failures but deliver anyway"
+    enforce_ready:
+      description:
+        - Whether the domain may switch to mode C(enforce) now - a valid record and policy, every MX host covered,
+          the checked MX hosts with valid STARTTLS, certificates valid for O(cert_min_days) more days, TLS-RPT published,
+          no failures reported by senders, consistent nameservers.
+        - V(null) for a domain that accepts no mail (null MX).
+      type: bool
+      sample: false
+    enforce_blockers:
+      description: Why the domain is not ready for enforce, as findings.
+      type: list
+      elements: dict
+      sample: [{"code": "mx-not-covered", "message": "MX host mx2.example.org matches no mx pattern of the policy"}]
+      contains:
+        code:
+          description: The finding code.
+          type: str
+        message:
+          description: The finding's message.
+          type: str
     record:
       description: The C(_mta-sts) TXT lookup. V(null) when the domain was not looked up.
       type: dict
@@ -255,6 +311,11 @@ domains:
           description: CNAME targets followed, if any.
           type: list
           elements: str
+        consistency:
+          description:
+            - With O(check_consistency=true) - the zone, each authoritative server's answer (C(ns), C(address), C(outcome),
+              C(txt)), and C(consistent).
+          type: dict
     policy:
       description: The policy host lookup and HTTPS fetch, and the parsed policy.
       type: dict
@@ -367,6 +428,10 @@ domains:
               description: The policy mx pattern that covers the host, V(null) when none does or no policy was read.
               type: str
               sample: "*.example.org"
+            tlsa:
+              description: TLSA records at C(_25._tcp.<host>) (with O(check_dane=true)).
+              type: list
+              elements: str
             tls:
               description:
                 - STARTTLS facts when O(check_mx_tls=true) - C(address), C(port), C(starttls), C(tls_version),
@@ -392,6 +457,9 @@ domains:
           type: list
           elements: str
           sample: ["mailto:tlsrpt@example.org"]
+        reports:
+          description: The O(tlsrpt_summary) entry of this domain, when one was given.
+          type: dict
 control:
   description:
     - The verdict of control EDCA-TLS-025 over all domains, with the control's metadata read from
@@ -452,6 +520,10 @@ def main():
             require_mode=dict(type='str', choices=['testing', 'enforce'], default='testing'),
             check_mx_tls=dict(type='bool', default=False),
             smtp_port=dict(type='int', default=25),
+            cert_min_days=dict(type='int', default=14),
+            check_dane=dict(type='bool', default=True),
+            check_consistency=dict(type='bool', default=False),
+            tlsrpt_summary=dict(type='dict'),
         ),
         supports_check_mode=True,
     )
@@ -471,7 +543,9 @@ def main():
     options = AuditOptions(
         nameservers=params['nameservers'], dns_port=params['dns_port'], ca_path=params['ca_path'],
         timeout=params['timeout'], concurrency=params['concurrency'], require_mode=params['require_mode'],
-        check_mx_tls=params['check_mx_tls'], smtp_port=params['smtp_port'])
+        check_mx_tls=params['check_mx_tls'], smtp_port=params['smtp_port'], cert_min_days=params['cert_min_days'],
+        check_dane=params['check_dane'], check_consistency=params['check_consistency'],
+        tlsrpt_summary=params['tlsrpt_summary'])
     try:
         auditor = Auditor(options)
     except (OSError, ValueError) as exc:  # an unreadable CA bundle, a nameserver that is not an address

@@ -116,6 +116,13 @@ def _problems(entry, expect):
                 if f['severity'] in ('warning', 'error')]
         if loud:
             problems.append('expected no warning or error, got %s' % ', '.join(loud))
+    if 'ready' in expect and entry.get('enforce_ready') is not expect['ready']:
+        problems.append('enforce_ready %r, expected %r (blockers: %s)' % (
+            entry.get('enforce_ready'), expect['ready'], [b['code'] for b in entry.get('enforce_blockers') or []]))
+    blocking = [b['code'] for b in entry.get('enforce_blockers') or []]
+    for code in expect.get('blockers') or []:
+        if code not in blocking:
+            problems.append('%s does not block enforce' % code)
     for code, severity in (expect.get('severity') or {}).items():
         seen = set(f['severity'] for f in entry['findings'] if f['code'] == code)
         if seen and seen != {severity}:

@@ -107,6 +107,7 @@ def _make_certs(root):
     _write(_path(certs, 'rogue-ca.pem'), rogue.cert_pem.bytes())
     now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
     expired = {'not_before': now - datetime.timedelta(days=60), 'not_after': now - datetime.timedelta(days=1)}
+    expiring = {'not_before': now - datetime.timedelta(days=60), 'not_after': now + datetime.timedelta(days=5)}
 
     def leaf(name, authority, names, **kw):
         cert = authority.issue_cert(*names, **kw)
@@ -126,6 +127,8 @@ def _make_certs(root):
             out['policy'][host] = leaf(host, ca, [host])
         elif kind == 'expired':
             out['policy'][host] = leaf(host, ca, [host], **expired)
+        elif kind == 'expiring':
+            out['policy'][host] = leaf(host, ca, [host], **expiring)
         elif kind == 'wrongname':
             out['policy'][host] = leaf(host, ca, ['mta-sts.' + WRONG_NAME])
         elif kind == 'rogue':
@@ -137,6 +140,7 @@ def _make_certs(root):
     out['smtp'][sc.SMTP_EXPIRED_IP] = leaf('smtp-expired', ca, names(sc.SMTP_EXPIRED_IP), **expired)
     out['smtp'][sc.SMTP_WRONGNAME_IP] = leaf('smtp-wrongname', ca, [WRONG_NAME])
     out['smtp'][sc.SMTP_ROGUE_IP] = leaf('smtp-rogue', rogue, names(sc.SMTP_ROGUE_IP))
+    out['smtp'][sc.SMTP_EXPIRING_IP] = leaf('smtp-expiring', ca, names(sc.SMTP_EXPIRING_IP), **expiring)
     return out
 
 
@@ -347,6 +351,7 @@ def _python_servers_config(root, certs):
         {'ip': sc.SMTP_NOTLS_IP, 'tls': None},
         {'ip': sc.SMTP_WRONGNAME_IP, 'tls': certs['smtp'][sc.SMTP_WRONGNAME_IP]},
         {'ip': sc.SMTP_ROGUE_IP, 'tls': certs['smtp'][sc.SMTP_ROGUE_IP]},
+        {'ip': sc.SMTP_EXPIRING_IP, 'tls': certs['smtp'][sc.SMTP_EXPIRING_IP]},
     ]
     garbage = [certs['policy'][s['web']['host']] for s in sc.SCENARIOS
                if s['web'] and s['web']['ip'] == sc.GARBAGE_IP]
@@ -635,9 +640,7 @@ def _check_free():
     if not _udp_free(sc.DNS_IP, sc.DNS_PORT) or _tcp_open(sc.DNS_IP, sc.DNS_PORT):
         busy.append('%s:%d' % (sc.DNS_IP, sc.DNS_PORT))
     endpoints = [(ip, sc.HTTPS_PORT) for ip in (sc.WEB_IP, sc.SILENT_IP, sc.GARBAGE_IP, sc.PLAIN_IP)]
-    smtp = (sc.SMTP_GOOD_IP, sc.SMTP_EXPIRED_IP, sc.SMTP_NOTLS_IP, sc.SMTP_WRONGNAME_IP, sc.SMTP_ROGUE_IP,
-            sc.SMTP_TLSBROKEN_IP)
-    endpoints += [(ip, sc.SMTP_PORT) for ip in smtp]
+    endpoints += [(ip, sc.SMTP_PORT) for ip in sc.SMTP_SERVER_IPS]
     endpoints += [(sc.REFUSED_IP, sc.HTTPS_PORT), (sc.SMTP_REFUSED_IP, sc.SMTP_PORT)]
     for ip, port in endpoints:
         if _tcp_open(ip, port, timeout=0.2):
@@ -705,9 +708,7 @@ def start(root, timeout=READY_TIMEOUT):
             'named': lambda: _dns_ready(good_zone),
             'nginx': lambda: (_https_ready(root, 'mta-sts.' + good_zone)
                               and _tcp_open(sc.PLAIN_IP, sc.HTTPS_PORT)),
-            'pyservers': lambda: (all(_smtp_banner(ip, sc.SMTP_PORT) for ip in (
-                sc.SMTP_GOOD_IP, sc.SMTP_EXPIRED_IP, sc.SMTP_NOTLS_IP, sc.SMTP_WRONGNAME_IP, sc.SMTP_ROGUE_IP,
-                sc.SMTP_TLSBROKEN_IP))
+            'pyservers': lambda: (all(_smtp_banner(ip, sc.SMTP_PORT) for ip in sc.SMTP_SERVER_IPS)
                 and _tcp_open(sc.SILENT_IP, sc.HTTPS_PORT) and _tcp_open(sc.GARBAGE_IP, sc.HTTPS_PORT)),
         }
         pending = dict(checks)
@@ -759,7 +760,7 @@ def start(root, timeout=READY_TIMEOUT):
                       'smtp_good': sc.SMTP_GOOD_IP, 'smtp_expired': sc.SMTP_EXPIRED_IP,
                       'smtp_no_starttls': sc.SMTP_NOTLS_IP, 'smtp_wrong_name': sc.SMTP_WRONGNAME_IP,
                       'smtp_refused': sc.SMTP_REFUSED_IP, 'smtp_rogue': sc.SMTP_ROGUE_IP,
-                      'smtp_tls_broken': sc.SMTP_TLSBROKEN_IP},
+                      'smtp_tls_broken': sc.SMTP_TLSBROKEN_IP, 'smtp_expiring': sc.SMTP_EXPIRING_IP},
         'smtp_port': sc.SMTP_PORT,
         'pids': dict((name, proc.pid) for name, proc in procs.items()),
         'logs': logs,

@@ -18,11 +18,12 @@ A scenario is a dict:
 ``records``  ``(owner, type, value)`` with absolute owners; TXT values are tuples of strings
              (one tuple = one record, several strings = a multi-string record).
 ``web``      the policy host served for this scenario or None: ``host``, ``ip``, ``cert``
-             (valid | expired | wrongname | rogue), ``response`` (ok | charset | html | 404 | redirect)
+             (valid | expired | expiring | wrongname | rogue), ``response`` (ok | charset | html | 404 | redirect)
              and ``body`` (bytes).
 ``expect``   ``status`` (pass | fail | unknown | skipped), ``codes`` that must be present, ``absent``
-             codes that must not be, ``clean`` (no finding of severity warning or error) and
-             ``severity`` ({code: severity} where the context decides the severity).
+             codes that must not be, ``clean`` (no finding of severity warning or error),
+             ``severity`` ({code: severity} where the context decides the severity) and, where given,
+             ``ready`` (the expected ``enforce_ready``) with ``blockers`` (codes that must block it).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -52,11 +53,19 @@ SMTP_WRONGNAME_IP = NET + '28'  # STARTTLS, certificate for another name
 SMTP_REFUSED_IP = NET + '29'   # nothing listens on 25
 SMTP_ROGUE_IP = NET + '30'     # STARTTLS, certificate from a CA that is not in ca.pem
 SMTP_TLSBROKEN_IP = NET + '31'  # announces STARTTLS, answers 220, then sends no TLS at all
+SMTP_EXPIRING_IP = NET + '32'  # STARTTLS, valid certificate that expires within cert_min_days
+# Every address where an SMTP server of the lab listens.
+SMTP_SERVER_IPS = (SMTP_GOOD_IP, SMTP_EXPIRED_IP, SMTP_NOTLS_IP, SMTP_WRONGNAME_IP, SMTP_ROGUE_IP,
+                   SMTP_TLSBROKEN_IP, SMTP_EXPIRING_IP)
 SMTP_PORT = 25
 HTTPS_PORT = 443
 
 # Codes no lab scenario can produce on purpose (they catch bugs of the audit itself).
 NOT_PRODUCIBLE = frozenset(['audit-error'])
+# Codes produced by other tests: audit-timeout (tests/unit test_worker_pool.py), the consistency codes
+# (test_readiness.py, two BIND servers), tlsrpt-reported-failures (test_readiness.py, a TLS-RPT summary).
+COVERED_ELSEWHERE = frozenset(['audit-timeout', 'txt-inconsistent', 'txt-consistency-unknown',
+                               'tlsrpt-reported-failures'])
 
 # name: (module options, what the group is for)
 GROUPS = {
@@ -157,6 +166,8 @@ def scenario(sid, summary, expect, group='default', domain=None, input=None,
     if zones is _DEFAULT:
         zones = [domain] + [fqdn(rel) for rel in subzones]
     expect = dict({'status': 'pass', 'codes': [], 'absent': [], 'clean': False, 'severity': {}}, **expect)
+    if expect['status'] == 'pass' and not expect['codes'] and 'ready' not in expect:
+        expect['ready'] = True
     if expect['status'] == 'pass' and not expect['codes']:
         expect['clean'] = True
     return {
@@ -239,12 +250,21 @@ def _build():
         S('mode-testing', 'policy in testing mode', passes('policy-mode-testing'),
           policy=policy_text(mode='testing', mx=['mx1.mode-testing.test'])),
         S('mx-not-covered-testing', 'testing mode and an MX host missing from the policy',
-          passes('policy-mode-testing', 'mx-not-covered', severity={'mx-not-covered': 'warning'}),
+          passes('policy-mode-testing', 'mx-not-covered', severity={'mx-not-covered': 'warning'},
+                 ready=False, blockers=['mx-not-covered']),
           mx=['10 mx1', '20 mx2'], hosts={'mx1': SMTP_GOOD_IP, 'mx2': SMTP_GOOD_IP},
           policy=policy_text(mode='testing', mx=['mx1.mx-not-covered-testing.test'])),
+        S('ready-testing', 'testing mode, everything else in place: ready to enforce',
+          passes('policy-mode-testing', ready=True),
+          policy=policy_text(mode='testing', mx=['mx1.ready-testing.test'])),
+        S('policy-cert-expiring', 'the policy host certificate expires in 5 days',
+          passes('policy-cert-expiring', ready=False, blockers=['policy-cert-expiring']), web={'cert': 'expiring'}),
+        S('mx-dane-tlsa', 'the MX host publishes a TLSA record (DANE)', passes('mx-dane-tlsa', ready=True),
+          extra=[('_25._tcp.mx1', 'TLSA', '3 1 1 ' + 'ab' * 32)]),
         S('max-age-short', 'max_age of one hour', passes('policy-max-age-short'),
           policy=policy_text(mx=['mx1.max-age-short.test'], max_age=3600)),
-        S('tlsrpt-missing', 'no TLS-RPT record', passes('tlsrpt-missing'), tlsrpt=[]),
+        S('tlsrpt-missing', 'no TLS-RPT record', passes('tlsrpt-missing', ready=False, blockers=['tlsrpt-missing']),
+          tlsrpt=[]),
         S('tlsrpt-invalid', 'TLS-RPT record without rua', passes('tlsrpt-invalid'),
           tlsrpt=['v=TLSRPTv1;']),
         S('tlsrpt-multiple', 'two TLS-RPT records', passes('tlsrpt-invalid'),
@@ -347,6 +367,9 @@ def _build():
 
         # --- check_mx_tls: true --------------------------------------------------------------
         S('mxtls-good', 'MX offers STARTTLS with a valid certificate', passes(), group='check_mx_tls'),
+        S('mxtls-expiring', 'MX certificate expires in 5 days', passes('mx-cert-expiring', ready=False,
+                                                                       blockers=['mx-cert-expiring']),
+          group='check_mx_tls', hosts={'mx1': SMTP_EXPIRING_IP}),
         S('mxtls-expired', 'MX certificate expired', fails('mx-cert-invalid'), group='check_mx_tls',
           hosts={'mx1': SMTP_EXPIRED_IP}),
         S('mxtls-no-starttls', 'MX does not offer STARTTLS', fails('mx-starttls-missing'), group='check_mx_tls',
