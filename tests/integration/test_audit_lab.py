@@ -14,71 +14,27 @@ __metaclass__ = type
 import collections
 import json
 import os
-import shutil
-import subprocess
-import sys
 
 import pytest
 
 import scenarios as sc
+from playbook_runner import REPO_ROOT, read_json, run_playbook
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO_ROOT = os.path.abspath(os.path.join(HERE, '..', '..'))
-PLAYBOOK = os.path.join(HERE, 'playbooks', 'audit_lab.yml')
 STATUSES = ('pass', 'fail', 'unknown', 'skipped')
-PLAYBOOK_TIMEOUT = 600
-
-pytestmark = pytest.mark.skipif(not os.path.exists(os.path.join(REPO_ROOT, 'plugins', 'modules', 'audit.py')),
-                                reason='module mailsec.mta_sts.audit does not exist yet')
-
-
-def _ansible_playbook():
-    beside = os.path.join(os.path.dirname(sys.executable), 'ansible-playbook')
-    return beside if os.path.exists(beside) else shutil.which('ansible-playbook')
-
-
-def _collections_path(workdir):
-    if os.environ.get('ANSIBLE_COLLECTIONS_PATH'):
-        return os.environ['ANSIBLE_COLLECTIONS_PATH']
-    namespace = os.path.join(workdir, 'collections', 'ansible_collections', 'mailsec')
-    os.makedirs(namespace, exist_ok=True)
-    link = os.path.join(namespace, 'mta_sts')
-    if not os.path.exists(link):
-        os.symlink(REPO_ROOT, link)
-    return os.path.join(workdir, 'collections')
 
 
 def run_audit(lab_info, group, workdir):
     """Run the playbook for one group; return the registered module result."""
-    options = sc.GROUPS[group][0]
     result_path = os.path.join(workdir, 'result-%s.json' % group)
-    vars_path = os.path.join(workdir, 'vars-%s.json' % group)
-    with open(vars_path, 'w', encoding='utf-8') as handle:
-        json.dump({
-            'lab_domains': [s['input'] for s in sc.by_group(group)],
-            'lab_nameservers': [lab_info['nameserver']],
-            'lab_dns_port': lab_info['dns_port'],
-            'lab_ca_path': lab_info['ca_path'],
-            'lab_options': options,
-            'lab_result_path': result_path,
-        }, handle, ensure_ascii=False)
-    env = dict(os.environ)
-    env.update({
-        'ANSIBLE_COLLECTIONS_PATH': _collections_path(workdir),
-        'ANSIBLE_LOCALHOST_WARNING': 'false',
-        'ANSIBLE_INVENTORY_UNPARSED_WARNING': 'false',
-        'ANSIBLE_NOCOLOR': '1',
-        'ANSIBLE_RETRY_FILES_ENABLED': 'false',
-    })
-    command = [_ansible_playbook(), '-i', 'localhost,', PLAYBOOK, '-e', '@' + vars_path,
-               '-e', 'ansible_python_interpreter=%s' % sys.executable]
-    proc = subprocess.run(command, env=env, cwd=workdir, capture_output=True, text=True, timeout=PLAYBOOK_TIMEOUT,
-                          check=False)
-    if proc.returncode != 0 or not os.path.exists(result_path):
-        pytest.fail('ansible-playbook for group %s failed (rc=%d)\n--- stdout ---\n%s\n--- stderr ---\n%s' % (
-            group, proc.returncode, proc.stdout[-6000:], proc.stderr[-4000:]), pytrace=False)
-    with open(result_path, encoding='utf-8') as handle:
-        return json.load(handle)
+    run_playbook('audit_lab.yml', {
+        'lab_domains': [s['input'] for s in sc.by_group(group)],
+        'lab_nameservers': [lab_info['nameserver']],
+        'lab_dns_port': lab_info['dns_port'],
+        'lab_ca_path': lab_info['ca_path'],
+        'lab_options': sc.GROUPS[group][0],
+        'lab_result_path': result_path,
+    }, workdir)
+    return read_json(result_path)
 
 
 @pytest.fixture(scope='session')
