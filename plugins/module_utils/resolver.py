@@ -103,7 +103,6 @@ class DnsClient(object):
             qname = canonical
         return Lookup(name, rdtype, 'error', error='more than %d CNAME hops' % MAX_CNAME_HOPS, cname_chain=chain)
 
-
     def zone_of(self, name):
         """The zone apex that holds ``name`` (walking up with SOA queries), or None when no answer says."""
         try:

@@ -709,7 +709,8 @@ def start(root, timeout=READY_TIMEOUT):
             'nginx': lambda: (_https_ready(root, 'mta-sts.' + good_zone)
                               and _tcp_open(sc.PLAIN_IP, sc.HTTPS_PORT)),
             'pyservers': lambda: (all(_smtp_banner(ip, sc.SMTP_PORT) for ip in sc.SMTP_SERVER_IPS)
-                and _tcp_open(sc.SILENT_IP, sc.HTTPS_PORT) and _tcp_open(sc.GARBAGE_IP, sc.HTTPS_PORT)),
+                                  and _tcp_open(sc.SILENT_IP, sc.HTTPS_PORT)
+                                  and _tcp_open(sc.GARBAGE_IP, sc.HTTPS_PORT)),
         }
         pending = dict(checks)
         deadline = time.monotonic() + timeout
