@@ -234,16 +234,18 @@ class Auditor(object):
                 name, certificate['days_left'], certificate['not_after'], self.options.cert_min_days)))
 
     def _check_tlsrpt_reports(self, domain, evidence, findings):
-        """Failures senders reported (RFC 8460), from a tlsrpt_info summary given to the audit."""
+        """Failures senders reported (RFC 8460), from the per-domain summary of mailsec.mta_sts.tlsrpt_info."""
         summary = self.options.tlsrpt_summary.get(domain)
         if summary is None:
             return
         evidence['reports'] = summary
         failed = summary.get('failed_sessions') or 0
-        if failed:
+        malformed = summary.get('malformed_reports') or 0
+        if failed or malformed:
             kinds = ', '.join('%s %s' % (count, kind) for kind, count in sorted((summary.get('failure_types') or {}).items()))
-            findings.append(finding('tlsrpt-reported-failures', 'senders reported %d failed session(s)%s' % (
-                failed, ' (%s)' % kinds if kinds else '')))
+            findings.append(finding('tlsrpt-reported-failures', 'senders reported %d failed session(s)%s%s' % (
+                failed, ' (%s)' % kinds if kinds else '',
+                '; %d report(s) for the domain could not be read' % malformed if malformed else '')))
 
     def _check_dane(self, mx_evidence, findings):
         pending = [(host, self.lookup_soon('_25._tcp.%s' % host['host'], 'TLSA')) for host in mx_evidence['hosts']]
