@@ -772,7 +772,8 @@ def start(root, timeout=READY_TIMEOUT):
         'up_seconds': round(time.monotonic() - began, 2),
     }
     _write(_path(root, 'lab.json'), json.dumps(info, indent=2, ensure_ascii=False))
-    _write(_path(root, 'lab-vars.yml'), _lab_vars(root, [s['input'] for s in sc.SCENARIOS]))
+    # The demo audits every scenario at once, MX STARTTLS included, so the mxtls-* domains show their verdicts.
+    _write(_path(root, 'lab-vars.yml'), _lab_vars(root, [s['input'] for s in sc.SCENARIOS], {'check_mx_tls': True}))
     for name, (options, dummy) in sc.GROUPS.items():
         _write(_path(root, 'lab-vars-%s.yml' % name),
                _lab_vars(root, [s['input'] for s in sc.by_group(name)], options))
