@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The catalog of finding codes: one place for every code the audit can report.
 
-Pure Python, no Ansible imports. The module documentation, docs/finding-codes.md and
+Pure Python, no Ansible imports. The module documentation, docs/docsite/rst/finding_codes.rst and
 the report's remediation hints are checked against this catalog by the unit tests.
 
 Each code has an ``effect`` on the verdict of its domain:

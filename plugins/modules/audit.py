@@ -460,6 +460,17 @@ domains:
         reports:
           description: The O(tlsrpt_summary) entry of this domain, when one was given.
           type: dict
+counts:
+  description: Number of domains per status, as in RV(control.counts).
+  returned: always
+  type: dict
+  sample: {"pass": 10, "fail": 2, "unknown": 0, "skipped": 1}
+options:
+  description:
+    - The options the audit ran with, for reports (O(tlsrpt_summary) only as whether one was given).
+  returned: always
+  type: dict
+  sample: {"nameservers": [], "dns_port": 53, "timeout": 10.0, "concurrency": 64, "require_mode": "testing"}
 control:
   description:
     - The verdict of control EDCA-TLS-025 over all domains, with the control's metadata read from
@@ -551,7 +562,11 @@ def main():
     except (OSError, ValueError) as exc:  # an unreadable CA bundle, a nameserver that is not an address
         module.fail_json(msg='Cannot set up the audit: %s; check nameservers= and ca_path=' % exc)
     results = auditor.audit_domains(params['domains'])
-    module.exit_json(changed=False, domains=results, counts=count_statuses(results))
+    ran_with = dict((key, params[key]) for key in (
+        'nameservers', 'dns_port', 'ca_path', 'timeout', 'concurrency', 'require_mode', 'check_mx_tls', 'smtp_port',
+        'cert_min_days', 'check_dane', 'check_consistency'))
+    ran_with['tlsrpt_summary'] = params['tlsrpt_summary'] is not None
+    module.exit_json(changed=False, domains=results, counts=count_statuses(results), options=ran_with)
 
 
 if __name__ == '__main__':
