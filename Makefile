@@ -36,8 +36,8 @@ ABS_LAB := $(abspath $(LAB_DIR))
 
 # Debian packages of the test lab (see bindep.txt); the daemons are started by the lab itself.
 SYSDEPS_PACKAGES = bind9 bind9-utils bind9-dnsutils nginx pebble postfix pdns-server pdns-backend-sqlite3 \
-	sqlite3 chromium dovecot-imapd
-SYSDEPS_COMMANDS = named nginx pebble pdns_server postfix chromium dig nsupdate sqlite3
+	sqlite3 chromium dovecot-imapd apache2
+SYSDEPS_COMMANDS = named nginx pebble pdns_server postfix chromium dig nsupdate sqlite3 apache2
 
 # Every command below uses the venv's tools and finds both this collection (the copy in $(BUILD))
 # and the collections that ship inside the venv's `ansible` package.

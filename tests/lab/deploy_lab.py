@@ -1,0 +1,826 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) mailsec.mta_sts contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The remediation lab: servers the deploy role changes, on loopback, separate from the audit lab (lab.py).
+
+    python tests/lab/deploy_lab.py up --dir DIR      # start everything, return when every server answers
+    python tests/lab/deploy_lab.py down --dir DIR    # stop what DIR/pids.json records
+
+Importable: ``start(dir) -> dict`` (the content of DIR/deploy-lab.json) and ``stop(dir)``.
+
+What runs (addresses in 127.0.0.0/8 only, everything below DIR, nothing under /etc changed):
+
+- BIND on 127.0.0.1:53 - the zone ``test.`` and one zone per nsupdate domain, RFC 2136 updates with a TSIG
+  key. Port 53 because community.dns.wait_for_txt asks authoritative servers on port 53 only. The zone
+  ``test.`` delegates the PowerDNS domain to PowerDNS, so that a resolver pointed at 127.0.0.1 finds the
+  authoritative servers of every domain the way it would on the Internet.
+- nginx on 127.0.0.40:443 and :80 - its main config includes DIR/nginx/conf.d/*.conf, the directory the role
+  writes its virtual hosts to; one server block stands for hosting "elsewhere" (the static target).
+- PowerDNS Authoritative (sqlite3 backend) on 127.0.0.42:53, its HTTP API on 127.0.0.42:8081.
+- pebble (ACME) on 127.0.0.43:14000, resolving through the BIND above, validating http-01 on port 80.
+- moto's server (Route 53 API) on 127.0.0.44:5000.
+- Apache httpd on 127.0.0.41:443 and :80 when apache2 is installed (optional): it includes
+  DIR/apache/conf.d/*.conf, where the role's apache target writes.
+
+The domains start with no MTA-STS at all: an MX record and the MX host's address, nothing else.
+Needs root (ports 53, 80, 443), bind9, nginx, pebble, pdns-server, pdns-backend-sqlite3, and the Python
+packages trustme, dnspython, requests, boto3 and moto[server].
+"""
+
+from __future__ import absolute_import, division, print_function
+
+import argparse
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import sqlite3
+import ssl
+import subprocess
+import sys
+import time
+
+DNS_IP = '127.0.0.1'
+DNS_PORT = 53
+WEB_IP = '127.0.0.40'
+APACHE_IP = '127.0.0.41'      # Apache httpd, when installed (the role's apache target)
+PDNS_IP = '127.0.0.42'
+PDNS_API_PORT = 8081
+PEBBLE_IP = '127.0.0.43'
+MOTO_IP = '127.0.0.44'
+MOTO_PORT = 5000
+MX_IP = '127.0.0.45'          # the MX hosts' address; nothing needs to listen there
+TSIG_NAME = 'deploy-key'
+TSIG_ALGORITHM = 'hmac-sha256'
+READY_TIMEOUT = 30.0
+PDNS_SCHEMA = '/usr/share/pdns-backend-sqlite3/schema/schema.sqlite3.sql'
+
+# domain: (DNS provider, MX hosts (relative names), extra records, certificate from the lab CA)
+DOMAINS = {
+    'dl-nothing.test': ('nsupdate', ['mx1'], [], True),     # remediation playbook, reruns, changes, rollback
+    'dl-check.test': ('nsupdate', ['mx1'], [], True),       # check mode
+    'dl-badkey.test': ('nsupdate', ['mx1'], [], True),      # a wrong TSIG key
+    'dl-enforce.test': ('nsupdate', ['mx1', 'mx2'], [], True),  # enforce and MX coverage
+    'dl-acme.test': ('nsupdate', ['mx1'], [], False),       # certificate from pebble
+    'dl-static.test': ('nsupdate', ['mx1'], [('mta-sts', 'A', WEB_IP)], True),  # policy hosted "elsewhere"
+    'dl-pdns.test': ('powerdns', ['mx1'], [], True),
+    'dl-route53.test': ('route53', ['mx1'], [], True),
+    'dl-apache.test': ('nsupdate', ['mx1'], [], True),      # the apache target (when apache2 is installed)
+}
+APACHE_MODULES = ('mpm_event', 'authz_core', 'mime', 'socache_shmcb', 'ssl')
+APACHE_MODULE_DIR = '/usr/lib/apache2/modules'
+
+
+class LabError(Exception):
+    pass
+
+
+def _path(root, *parts):
+    return os.path.join(root, *parts)
+
+
+def _write(path, data, mode=0o644):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    if isinstance(data, str):
+        data = data.encode('utf-8')
+    with open(path, 'wb') as handle:
+        handle.write(data)
+    os.chmod(path, mode)
+
+
+def _tail(path, lines=30):
+    try:
+        with open(path, 'rb') as handle:
+            return '\n'.join(handle.read().decode('utf-8', 'replace').splitlines()[-lines:])
+    except OSError as exc:
+        return '(cannot read %s: %s)' % (path, exc)
+
+
+def _which(tool):
+    return shutil.which(tool, path=os.environ.get('PATH', '') + ':/usr/sbin:/sbin')
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open('/proc/%d/stat' % pid) as handle:
+            return handle.read().split(') ', 1)[1][0] != 'Z'
+    except (OSError, IndexError):
+        return True
+
+
+def _cmdline(pid):
+    try:
+        with open('/proc/%d/cmdline' % pid, 'rb') as handle:
+            return handle.read().replace(b'\0', b' ').decode('utf-8', 'replace').strip()
+    except OSError:
+        return ''
+
+
+def _tcp_open(ip, port, timeout=0.3):
+    try:
+        with socket.create_connection((ip, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _udp_free(ip, port):
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        probe.bind((ip, port))
+        return True
+    except OSError:
+        return False
+    finally:
+        probe.close()
+
+
+def dns_names(domain):
+    return {'policy_host': 'mta-sts.%s' % domain, 'sts': '_mta-sts.%s' % domain, 'tlsrpt': '_smtp._tls.%s' % domain}
+
+
+# ---------------------------------------------------------------------------------------------------
+# certificates
+
+def _make_certs(root):
+    import trustme
+
+    certs = _path(root, 'certs')
+    os.makedirs(certs, exist_ok=True)
+    ca = trustme.CA(organization_name='mailsec deploy lab CA')
+    _write(_path(root, 'ca.pem'), ca.cert_pem.bytes())
+
+    def leaf(name, *identities):
+        cert = ca.issue_cert(*identities)
+        _write(_path(certs, name + '.crt'), b''.join(blob.bytes() for blob in cert.cert_chain_pems))
+        _write(_path(certs, name + '.key'), cert.private_key_pem.bytes(), 0o600)
+        return {'cert': _path(certs, name + '.crt'), 'key': _path(certs, name + '.key')}
+
+    out = {'default': leaf('deploy-lab-default', 'deploy-lab-default.test'),
+           'pebble': leaf('pebble', PEBBLE_IP, 'pebble.deploy-lab.test'), 'policy': {}}
+    for domain, (_provider, _mx, _extra, from_lab_ca) in sorted(DOMAINS.items()):
+        if from_lab_ca:
+            # The role's naming: <cert_dir>/mta-sts.<domain>.crt and .key
+            out['policy'][domain] = leaf('mta-sts.' + domain, 'mta-sts.' + domain)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------
+# BIND
+
+def _tsig_key(root):
+    try:
+        text = subprocess.run([_which('tsig-keygen') or 'tsig-keygen', '-a', TSIG_ALGORITHM, TSIG_NAME], check=True,
+                              capture_output=True, text=True).stdout
+    except (OSError, subprocess.CalledProcessError) as exc:
+        raise LabError('tsig-keygen failed (is bind9 installed?): %s' % exc)
+    keyfile = _path(root, 'bind', 'tsig.key')
+    _write(keyfile, text, 0o600)
+    return {'name': TSIG_NAME, 'algorithm': TSIG_ALGORITHM, 'keyfile': keyfile,
+            'secret': re.search(r'secret\s+"([^"]+)"', text).group(1)}
+
+
+def _soa(origin):
+    return ['$ORIGIN %s.' % origin, '$TTL 60', '@ IN SOA ns1.test. hostmaster.test. ( 1 3600 600 86400 60 )',
+            '@ IN NS ns1.test.']
+
+
+def _domain_records(domain):
+    _provider, mx, extra, _cert = DOMAINS[domain]
+    records = [('@', 'MX', '%d %s.%s.' % (10 * (index + 1), host, domain)) for index, host in enumerate(mx)]
+    records += [(host, 'A', MX_IP) for host in mx]
+    records += list(extra)
+    return records
+
+
+def _write_bind(root, tsig):
+    bind = _path(root, 'bind')
+    zonedir = _path(bind, 'zones')
+    if os.path.isdir(zonedir):
+        shutil.rmtree(zonedir)  # old zone files and their journals
+    os.makedirs(zonedir)
+    zones = {'test': _soa('test') + ['ns1 IN A %s' % DNS_IP, 'ns-pdns IN A %s' % PDNS_IP]}
+    for domain, (provider, _mx, _extra, _cert) in sorted(DOMAINS.items()):
+        if provider == 'powerdns':
+            zones['test'].append('%s. IN NS ns-pdns.test.' % domain)  # delegated to PowerDNS
+        elif provider == 'nsupdate':
+            zones[domain] = _soa(domain) + ['%s IN %s %s' % record for record in _domain_records(domain)]
+    conf = [
+        'include "%s";' % tsig['keyfile'],
+        'options {',
+        '    directory "%s";' % bind,
+        '    pid-file "%s";' % _path(bind, 'named.pid'),
+        '    session-keyfile "%s";' % _path(bind, 'session.key'),
+        '    managed-keys-directory "%s";' % bind,
+        '    listen-on port %d { %s; };' % (DNS_PORT, DNS_IP),
+        '    listen-on-v6 { none; };',
+        '    recursion no;',
+        '    allow-query { any; };',
+        '    dnssec-validation no;',
+        '    notify no;',
+        '    check-names primary ignore;',
+        '    minimal-responses no;',
+        '};',
+        'controls { };',
+        'logging { category default { default_stderr; }; category lame-servers { null; }; };',
+    ]
+    for zone in sorted(zones):
+        path = _path(zonedir, zone + '.zone')
+        _write(path, '\n'.join(zones[zone]) + '\n')
+        conf += ['zone "%s" {' % zone, '    type primary;', '    file "%s";' % path]
+        if zone != 'test':
+            conf.append('    update-policy { grant %s zonesub ANY; };' % TSIG_NAME)
+        conf.append('};')
+    _write(_path(bind, 'named.conf'), '\n'.join(conf) + '\n')
+    return _path(bind, 'named.conf'), sorted(zones)
+
+
+# ---------------------------------------------------------------------------------------------------
+# nginx
+
+def nginx_commands(root):
+    """The config test and reload commands of the lab's nginx, as argv lists (the role's variables)."""
+    prefix = _path(root, 'nginx')
+    base = [_which('nginx') or 'nginx', '-p', prefix, '-c', _path(prefix, 'nginx.conf'),
+            '-e', _path(prefix, 'logs', 'error.log')]
+    return {'test': base + ['-t', '-q'], 'reload': base + ['-s', 'reload'], 'start': base + ['-g', 'daemon off;']}
+
+
+def _write_nginx(root, certs):
+    prefix = _path(root, 'nginx')
+    for sub in ('logs', 'tmp', 'conf.d'):
+        os.makedirs(_path(prefix, sub), exist_ok=True)
+    static_root = _path(root, 'static', 'dl-static.test')
+    os.makedirs(_path(static_root, '.well-known'), exist_ok=True)
+    temp = ['    %s_temp_path %s;' % (kind, _path(prefix, 'tmp', kind))
+            for kind in ('client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi')]
+    static_cert = certs['policy']['dl-static.test']
+    conf = [
+        'worker_processes 1;',
+        'pid %s;' % _path(prefix, 'nginx.pid'),
+        'error_log %s info;' % _path(prefix, 'logs', 'error.log'),
+        'events { worker_connections 256; }',
+        'http {',
+        '    access_log %s;' % _path(prefix, 'logs', 'access.log'),
+    ] + temp + [
+        '    server_tokens off;',
+        '    server_names_hash_bucket_size 128;',
+        '    types { }',
+        '    default_type application/octet-stream;',
+        '    charset off;',
+        '    ssl_protocols TLSv1.2 TLSv1.3;',
+        '    server {',
+        '        listen %s:443 ssl default_server;' % WEB_IP,
+        '        server_name _;',
+        '        ssl_certificate %s;' % certs['default']['cert'],
+        '        ssl_certificate_key %s;' % certs['default']['key'],
+        '        return 421;',
+        '    }',
+        '    server {',
+        '        listen %s:80 default_server;' % WEB_IP,
+        '        server_name _;',
+        '        return 404;',
+        '    }',
+        '    # mta-sts.dl-static.test is hosted "elsewhere": the role (target static) only writes the file.',
+        '    server {',
+        '        listen %s:443 ssl;' % WEB_IP,
+        '        server_name mta-sts.dl-static.test;',
+        '        ssl_certificate %s;' % static_cert['cert'],
+        '        ssl_certificate_key %s;' % static_cert['key'],
+        '        root %s;' % static_root,
+        '        location = /.well-known/mta-sts.txt { default_type text/plain; charset off; }',
+        '        location / { return 404; }',
+        '    }',
+        '    include %s/*.conf;' % _path(prefix, 'conf.d'),
+        '}',
+    ]
+    _write(_path(prefix, 'nginx.conf'), '\n'.join(conf) + '\n')
+    return _path(prefix, 'nginx.conf')
+
+
+# ---------------------------------------------------------------------------------------------------
+# Apache httpd (optional)
+
+def apache_available():
+    return bool(_which('apache2')) and all(
+        os.path.exists(os.path.join(APACHE_MODULE_DIR, 'mod_%s.so' % name)) for name in APACHE_MODULES)
+
+
+def apache_commands(root):
+    base = [_which('apache2') or 'apache2', '-f', _path(root, 'apache', 'httpd.conf')]
+    return {'test': base + ['-t'], 'reload': base + ['-k', 'graceful'], 'start': base + ['-DFOREGROUND']}
+
+
+def _write_apache(root, certs):
+    prefix = _path(root, 'apache')
+    for sub in ('logs', 'run', 'conf.d'):
+        os.makedirs(_path(prefix, sub), exist_ok=True)
+    conf = ['LoadModule %s_module %s/mod_%s.so' % (name, APACHE_MODULE_DIR, name) for name in APACHE_MODULES]
+    conf += [
+        'ServerRoot %s' % prefix,
+        'ServerName deploy-lab-apache.test',
+        'PidFile %s' % _path(prefix, 'run', 'httpd.pid'),
+        'DefaultRuntimeDir %s' % _path(prefix, 'run'),
+        'Mutex file:%s default' % _path(prefix, 'run'),
+        'ErrorLog %s' % _path(prefix, 'logs', 'error.log'),
+        'LogLevel warn',
+        'User nobody',
+        'Group nogroup',
+        'TypesConfig /etc/mime.types',
+        'Listen %s:443' % APACHE_IP,
+        'Listen %s:80' % APACHE_IP,
+        'SSLSessionCache shmcb:%s(512000)' % _path(prefix, 'run', 'ssl_scache'),
+        '<Directory />',
+        '    AllowOverride None',
+        '    Require all denied',
+        '</Directory>',
+        '<VirtualHost %s:443>' % APACHE_IP,
+        '    ServerName deploy-lab-default.test',
+        '    SSLEngine on',
+        '    SSLCertificateFile %s' % certs['default']['cert'],
+        '    SSLCertificateKeyFile %s' % certs['default']['key'],
+        '</VirtualHost>',
+        '<VirtualHost %s:80>' % APACHE_IP,
+        '    ServerName deploy-lab-default.test',
+        '</VirtualHost>',
+        'IncludeOptional %s/*.conf' % _path(prefix, 'conf.d'),
+    ]
+    _write(_path(prefix, 'httpd.conf'), '\n'.join(conf) + '\n')
+    return _path(prefix, 'httpd.conf')
+
+
+# ---------------------------------------------------------------------------------------------------
+# PowerDNS
+
+def _write_pdns(root):
+    pdns = _path(root, 'pdns')
+    os.makedirs(pdns, exist_ok=True)
+    database = _path(pdns, 'pdns.sqlite3')
+    if os.path.exists(database):
+        os.remove(database)
+    with open(PDNS_SCHEMA) as handle:
+        schema = handle.read()
+    connection = sqlite3.connect(database)
+    try:
+        connection.executescript(schema)
+        connection.commit()
+    finally:
+        connection.close()
+    api_key = secrets.token_hex(16)
+    conf = [
+        'launch=gsqlite3',
+        'gsqlite3-database=%s' % database,
+        'local-address=%s' % PDNS_IP,
+        'local-port=%d' % DNS_PORT,
+        'api=yes',
+        'api-key=%s' % api_key,
+        'webserver=yes',
+        'webserver-address=%s' % PDNS_IP,
+        'webserver-port=%d' % PDNS_API_PORT,
+        'webserver-allow-from=127.0.0.0/8',
+        'socket-dir=%s' % pdns,
+        'guardian=no',
+        'daemon=no',
+        'disable-syslog=yes',
+        'loglevel=4',
+        'default-soa-content=ns-pdns.test. hostmaster.@ 0 10800 3600 604800 60',
+        # No answer caches: a test reads its change back at once (wait_for_txt would otherwise wait them out).
+        'cache-ttl=0',
+        'negquery-cache-ttl=0',
+        'query-cache-ttl=0',
+    ]
+    _write(_path(pdns, 'pdns.conf'), '\n'.join(conf) + '\n', 0o600)
+    return pdns, api_key
+
+
+def _pdns_api(api_key):
+    import requests
+
+    session = requests.Session()
+    session.headers['X-API-Key'] = api_key
+    return session, 'http://%s:%d/api/v1/servers/localhost' % (PDNS_IP, PDNS_API_PORT)
+
+
+def _pdns_zones(api_key):
+    session, base = _pdns_api(api_key)
+    for domain, (provider, _mx, _extra, _cert) in sorted(DOMAINS.items()):
+        if provider != 'powerdns':
+            continue
+        rrsets = {}
+        for owner, rtype, value in _domain_records(domain):
+            name = domain + '.' if owner == '@' else '%s.%s.' % (owner, domain)
+            rrsets.setdefault((name, rtype), []).append(value)
+        body = {'name': domain + '.', 'kind': 'Native', 'nameservers': ['ns-pdns.test.'],
+                'rrsets': [{'name': name, 'type': rtype, 'ttl': 60, 'changetype': 'REPLACE',
+                            'records': [{'content': value, 'disabled': False} for value in values]}
+                           for (name, rtype), values in sorted(rrsets.items())]}
+        response = session.post(base + '/zones', json=body, timeout=5)
+        if response.status_code != 201:
+            raise LabError('PowerDNS did not create zone %s: HTTP %d %s' % (domain, response.status_code,
+                                                                            response.text[:300]))
+
+
+# ---------------------------------------------------------------------------------------------------
+# pebble
+
+def _write_pebble(root, certs):
+    config = {'pebble': {
+        'listenAddress': '%s:14000' % PEBBLE_IP,
+        'managementListenAddress': '%s:15000' % PEBBLE_IP,
+        'certificate': certs['pebble']['cert'],
+        'privateKey': certs['pebble']['key'],
+        'httpPort': 80,
+        'tlsPort': 443,
+        'ocspResponderURL': '',
+        'externalAccountBindingRequired': False,
+    }}
+    path = _path(root, 'pebble', 'pebble-config.json')
+    _write(path, json.dumps(config, indent=2))
+    return path
+
+
+def _pebble_root(root):
+    """pebble makes a new root CA at every start: add it to the bundle the audit trusts."""
+    context = ssl.create_default_context(cafile=_path(root, 'ca.pem'))
+    with socket.create_connection((PEBBLE_IP, 15000), timeout=5) as raw:
+        with context.wrap_socket(raw, server_hostname=PEBBLE_IP) as tls:
+            tls.sendall(b'GET /roots/0 HTTP/1.0\r\nHost: %s\r\n\r\n' % PEBBLE_IP.encode())
+            data = b''
+            while True:
+                chunk = tls.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+    head, _sep, body = data.partition(b'\r\n\r\n')
+    status = head.split(b' ', 2)[1] if head.count(b' ') >= 1 else b''
+    if status != b'200' or b'BEGIN CERTIFICATE' not in body:
+        raise LabError('pebble did not hand out its root certificate: %r' % head[:100])
+    return body
+
+
+# ---------------------------------------------------------------------------------------------------
+# moto (Route 53)
+
+def _route53_zones():
+    import boto3
+
+    client = boto3.client('route53', endpoint_url='http://%s:%d' % (MOTO_IP, MOTO_PORT), region_name='us-east-1',
+                          aws_access_key_id='testing', aws_secret_access_key='testing')
+    zones = {}
+    for domain, (provider, _mx, _extra, _cert) in sorted(DOMAINS.items()):
+        if provider != 'route53':
+            continue
+        zone = client.create_hosted_zone(Name=domain + '.', CallerReference='deploy-lab-%s' % domain)
+        zone_id = zone['HostedZone']['Id']
+        changes = []
+        grouped = {}
+        for owner, rtype, value in _domain_records(domain):
+            name = domain + '.' if owner == '@' else '%s.%s.' % (owner, domain)
+            grouped.setdefault((name, rtype), []).append(value)
+        for (name, rtype), values in sorted(grouped.items()):
+            changes.append({'Action': 'CREATE', 'ResourceRecordSet': {
+                'Name': name, 'Type': rtype, 'TTL': 60, 'ResourceRecords': [{'Value': v} for v in values]}})
+        client.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={'Changes': changes})
+        zones[domain] = zone_id.split('/')[-1]
+    return zones
+
+
+def serve_moto(host, port):
+    """Run moto's server in the foreground (a child of start(); its command line names the lab dir)."""
+    from moto.server import main as moto_main
+
+    moto_main(['-H', host, '-p', str(port)])
+
+
+# ---------------------------------------------------------------------------------------------------
+# readiness
+
+def _dns_ready(zone, server=DNS_IP):
+    import dns.message
+    import dns.query
+    import dns.rcode
+
+    try:
+        reply = dns.query.udp(dns.message.make_query(zone, 'SOA'), server, port=DNS_PORT, timeout=0.5)
+    except Exception:  # noqa: BLE001 - not up yet
+        return False
+    return reply.rcode() == dns.rcode.NOERROR and bool(reply.answer)
+
+
+def _https_ready(ip, port, cafile, name):
+    context = ssl.create_default_context(cafile=cafile)
+    try:
+        with socket.create_connection((ip, port), timeout=1) as raw:
+            with context.wrap_socket(raw, server_hostname=name):
+                return True
+    except (OSError, ssl.SSLError):
+        return False
+
+
+def _pdns_ready(api_key):
+    import requests
+
+    session, base = _pdns_api(api_key)
+    try:
+        return session.get(base, timeout=1).status_code == 200
+    except requests.exceptions.RequestException:
+        return False
+
+
+# ---------------------------------------------------------------------------------------------------
+# start / stop
+
+def _pids_path(root):
+    return _path(root, 'pids.json')
+
+
+def _spawn(root, argv, log, env=None):
+    os.makedirs(os.path.dirname(log), exist_ok=True)
+    with open(log, 'ab') as out:
+        out.write(('\n=== %s starting %s\n' % (time.strftime('%H:%M:%S'), ' '.join(argv))).encode())
+        out.flush()
+        return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, cwd=root,
+                                close_fds=True, start_new_session=True, env=env)
+
+
+def _save_pids(root, procs):
+    _write(_pids_path(root), json.dumps(dict((name, {'pid': proc.pid, 'cmdline': _cmdline(proc.pid)})
+                                             for name, proc in procs.items()), indent=2))
+
+
+def running(root):
+    root = os.path.abspath(root)
+    try:
+        with open(_pids_path(root)) as handle:
+            pids = json.load(handle)
+    except (OSError, ValueError):
+        return False
+    return bool(pids) and all(_pid_alive(entry['pid']) and _cmdline(entry['pid']) == entry['cmdline']
+                              for entry in pids.values())
+
+
+def load(root):
+    with open(_path(os.path.abspath(root), 'deploy-lab.json')) as handle:
+        return json.load(handle)
+
+
+def stop(root, quiet=True):
+    """Stop the servers recorded in ROOT/pids.json, each by its own PID (and process group)."""
+    root = os.path.abspath(root)
+    path = _pids_path(root)
+    if not os.path.exists(path):
+        return []
+    with open(path) as handle:
+        pids = json.load(handle)
+    stopped = []
+    for name, entry in pids.items():
+        pid = entry['pid']
+        # Only the process with the command line recorded at start is ours (PIDs get reused).
+        if not _pid_alive(pid) or _cmdline(pid) != entry['cmdline']:
+            continue
+        try:
+            os.killpg(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            continue
+        except PermissionError:
+            os.kill(pid, signal.SIGTERM)
+        stopped.append((name, pid))
+    deadline = time.monotonic() + 10
+    for name, pid in stopped:
+        while _pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _pid_alive(pid):
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    for _name, pid in stopped:
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+    os.remove(path)
+    if not quiet:
+        for name, pid in stopped:
+            print('stopped %s (pid %d)' % (name, pid))
+    return stopped
+
+
+def _check_free():
+    busy = []
+    if not _udp_free(DNS_IP, DNS_PORT) or _tcp_open(DNS_IP, DNS_PORT):
+        busy.append('%s:%d' % (DNS_IP, DNS_PORT))
+    if not _udp_free(PDNS_IP, DNS_PORT) or _tcp_open(PDNS_IP, DNS_PORT):
+        busy.append('%s:%d' % (PDNS_IP, DNS_PORT))
+    for ip, port in ((WEB_IP, 443), (WEB_IP, 80), (APACHE_IP, 443), (APACHE_IP, 80), (PDNS_IP, PDNS_API_PORT),
+                     (PEBBLE_IP, 14000), (PEBBLE_IP, 15000), (MOTO_IP, MOTO_PORT)):
+        if _tcp_open(ip, port, timeout=0.2):
+            busy.append('%s:%d' % (ip, port))
+    if busy:
+        raise LabError('already in use: %s. Another deploy lab (or server) is running; stop it first '
+                       '(deploy_lab.py down --dir <its dir>).' % ', '.join(busy))
+
+
+def role_vars(root, info):
+    """Extra vars that point the deploy role at this lab (nsupdate is the default provider)."""
+    commands = nginx_commands(root)
+    return {
+        'mailsec_mta_sts_nameservers': [DNS_IP],
+        'mailsec_mta_sts_dns_port': DNS_PORT,
+        'mailsec_mta_sts_ca_path': info['ca_path'],
+        'mailsec_mta_sts_timeout': 5,
+        'mailsec_mta_sts_web_target': 'nginx',
+        'mailsec_mta_sts_web_addresses': [WEB_IP],
+        'mailsec_mta_sts_web_root': _path(root, 'www'),
+        'mailsec_mta_sts_nginx_conf_dir': _path(root, 'nginx', 'conf.d'),
+        'mailsec_mta_sts_nginx_listen': ['%s:443 ssl' % WEB_IP],
+        'mailsec_mta_sts_nginx_http_listen': ['%s:80' % WEB_IP],
+        'mailsec_mta_sts_nginx_test_command': commands['test'],
+        'mailsec_mta_sts_nginx_reload_command': commands['reload'],
+        'mailsec_mta_sts_apache_conf_dir': _path(root, 'apache', 'conf.d'),
+        'mailsec_mta_sts_apache_vhost_addresses': ['%s:443' % APACHE_IP],
+        'mailsec_mta_sts_apache_http_vhost_addresses': ['%s:80' % APACHE_IP],
+        'mailsec_mta_sts_apache_test_command': apache_commands(root)['test'],
+        'mailsec_mta_sts_apache_reload_command': apache_commands(root)['reload'],
+        'mailsec_mta_sts_cert_source': 'files',
+        'mailsec_mta_sts_cert_dir': _path(root, 'certs'),
+        'mailsec_mta_sts_dns_provider': 'nsupdate',
+        'mailsec_mta_sts_dns_ttl': 60,
+        'mailsec_mta_sts_nsupdate': {'server': DNS_IP, 'port': DNS_PORT, 'key_name': info['tsig']['name'],
+                                     'key_secret': info['tsig']['secret'], 'key_algorithm': TSIG_ALGORITHM},
+        'mailsec_mta_sts_powerdns': {'api_url': info['pdns']['api_url'], 'api_key': info['pdns']['api_key']},
+        'mailsec_mta_sts_route53': {'endpoint_url': info['route53']['endpoint_url'], 'access_key': 'testing',
+                                    'secret_key': 'testing', 'region': 'us-east-1'},
+        'mailsec_mta_sts_acme_directory': info['pebble']['directory'],
+        'mailsec_mta_sts_acme_ca_path': info['pebble']['ca_path'],
+        'mailsec_mta_sts_acme_account_key_path': _path(root, 'acme', 'account.key'),
+        'mailsec_mta_sts_acme_email': 'hostmaster@dl-acme.test',
+        'mailsec_mta_sts_acme_terms_agreed': True,
+        'mailsec_mta_sts_dns_wait_timeout': 30,
+        'mailsec_mta_sts_verify_delay': 1,
+    }
+
+
+def start(root, timeout=READY_TIMEOUT):
+    """Start the deploy lab in ROOT; return its description (also written to ROOT/deploy-lab.json)."""
+    began = time.monotonic()
+    root = os.path.abspath(root)
+    os.makedirs(root, exist_ok=True)
+    stop(root)
+    os.chmod(root, 0o755)  # nginx workers run as nobody and read the document roots below ROOT
+    for tool in ('named', 'tsig-keygen', 'nginx', 'pebble', 'pdns_server'):
+        if not _which(tool):
+            raise LabError('%s not found: apt-get install bind9 bind9-utils nginx pebble pdns-server '
+                           'pdns-backend-sqlite3' % tool)
+    if not os.path.exists(PDNS_SCHEMA):
+        raise LabError('%s not found: apt-get install pdns-backend-sqlite3' % PDNS_SCHEMA)
+    _check_free()
+    for stale in ('deploy-lab.json', 'deploy-vars.json'):
+        if os.path.exists(_path(root, stale)):
+            os.remove(_path(root, stale))
+    logs = dict((name, _path(root, 'logs', name + '.log'))
+                for name in ('named', 'nginx', 'pdns', 'pebble', 'moto', 'apache'))
+    with_apache = apache_available()
+
+    certs = _make_certs(root)
+    tsig = _tsig_key(root)
+    named_conf, bind_zones = _write_bind(root, tsig)
+    nginx_conf = _write_nginx(root, certs)
+    pdns_dir, pdns_key = _write_pdns(root)
+    pebble_conf = _write_pebble(root, certs)
+    if with_apache:
+        _write_apache(root, certs)
+    for sub in ('www', 'acme'):
+        os.makedirs(_path(root, sub), exist_ok=True)
+    _write(_path(root, 'resolv.conf'), 'nameserver %s\n' % DNS_IP)
+    pebble_env = dict(os.environ, PEBBLE_VA_NOSLEEP='1', PEBBLE_WFE_NONCEREJECT='0')
+    commands = [
+        ('named', [_which('named'), '-g', '-c', named_conf], None),
+        ('nginx', nginx_commands(root)['start'], None),
+        ('pdns', [_which('pdns_server'), '--config-dir=%s' % pdns_dir], None),
+        ('pebble', [_which('pebble'), '-config', pebble_conf, '-dnsserver', '%s:%d' % (DNS_IP, DNS_PORT)], pebble_env),
+        ('moto', [sys.executable, os.path.abspath(__file__), '_moto', '--dir', root], None),
+    ]
+    if with_apache:
+        commands.append(('apache', apache_commands(root)['start'], None))
+    procs = {}
+    try:
+        for name, argv, env in commands:
+            procs[name] = _spawn(root, argv, logs[name], env)
+        time.sleep(0.2)
+        _save_pids(root, procs)
+        checks = {
+            'named': lambda: all(_dns_ready(zone) for zone in bind_zones),
+            'nginx': lambda: _https_ready(WEB_IP, 443, _path(root, 'ca.pem'), 'mta-sts.dl-static.test'),
+            'pdns': lambda: _pdns_ready(pdns_key),
+            'pebble': lambda: _https_ready(PEBBLE_IP, 14000, _path(root, 'ca.pem'), PEBBLE_IP),
+            'moto': lambda: _tcp_open(MOTO_IP, MOTO_PORT),
+            'apache': lambda: _https_ready(APACHE_IP, 443, _path(root, 'ca.pem'), 'deploy-lab-default.test'),
+        }
+        if not with_apache:
+            del checks['apache']
+        deadline = time.monotonic() + timeout
+        while checks:
+            for name in list(checks):
+                if procs[name].poll() is not None:
+                    raise LabError('%s exited with status %s during start-up' % (name, procs[name].returncode))
+                if checks[name]():
+                    del checks[name]
+            if checks and time.monotonic() > deadline:
+                raise LabError('not answering after %.0f s: %s' % (timeout, ', '.join(sorted(checks))))
+            time.sleep(0.05)
+        _save_pids(root, procs)  # command lines are final now (moto re-execs nothing, but be sure)
+        _pdns_zones(pdns_key)
+        route53_zones = _route53_zones()
+        pebble_root = _pebble_root(root)
+        _write(_path(root, 'pebble', 'root.pem'), pebble_root)
+        with open(_path(root, 'ca.pem'), 'rb') as handle:
+            _write(_path(root, 'ca-bundle.pem'), handle.read() + b'\n' + pebble_root)
+        deadline = time.monotonic() + 10
+        while not _dns_ready('dl-pdns.test', PDNS_IP):
+            if time.monotonic() > deadline:
+                raise LabError('PowerDNS does not serve dl-pdns.test')
+            time.sleep(0.1)
+    except BaseException as exc:
+        report = '\n'.join('----- %s -----\n%s' % (name, _tail(path)) for name, path in sorted(logs.items())
+                           if os.path.exists(path))
+        stop(root)
+        for proc in procs.values():
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+        if isinstance(exc, LabError):
+            raise LabError('deploy lab start-up failed in %s: %s\n%s' % (root, exc, report))
+        raise
+
+    info = {
+        'dir': root,
+        'nameserver': DNS_IP,
+        'dns_port': DNS_PORT,
+        'ca_path': _path(root, 'ca-bundle.pem'),
+        'lab_ca_path': _path(root, 'ca.pem'),
+        'resolv_conf': _path(root, 'resolv.conf'),
+        'tsig': {'name': tsig['name'], 'algorithm': tsig['algorithm'], 'secret': tsig['secret']},
+        'bind': {'conf': named_conf, 'zone_dir': _path(root, 'bind', 'zones'), 'zones': bind_zones},
+        'nginx': {'ip': WEB_IP, 'prefix': _path(root, 'nginx'), 'conf': nginx_conf,
+                  'conf_dir': _path(root, 'nginx', 'conf.d'), 'www': _path(root, 'www'),
+                  'static_root': _path(root, 'static', 'dl-static.test'), 'commands': nginx_commands(root)},
+        'apache': ({'ip': APACHE_IP, 'conf_dir': _path(root, 'apache', 'conf.d'), 'commands': apache_commands(root)}
+                   if with_apache else None),
+        'pdns': {'address': PDNS_IP, 'api_url': 'http://%s:%d' % (PDNS_IP, PDNS_API_PORT), 'api_key': pdns_key},
+        'pebble': {'directory': 'https://%s:14000/dir' % PEBBLE_IP, 'ca_path': _path(root, 'ca.pem'),
+                   'root': _path(root, 'pebble', 'root.pem')},
+        'route53': {'endpoint_url': 'http://%s:%d' % (MOTO_IP, MOTO_PORT), 'zones': route53_zones,
+                    'access_key': 'testing', 'secret_key': 'testing', 'region': 'us-east-1'},
+        'domains': dict((domain, {'provider': provider, 'mx': ['%s.%s' % (host, domain) for host in mx]})
+                        for domain, (provider, mx, _extra, _cert) in DOMAINS.items()),
+        'pids': dict((name, proc.pid) for name, proc in procs.items()),
+        'logs': logs,
+        'up_seconds': round(time.monotonic() - began, 2),
+    }
+    info['role_vars'] = role_vars(root, info)
+    _write(_path(root, 'deploy-lab.json'), json.dumps(info, indent=2), 0o600)
+    _write(_path(root, 'deploy-vars.json'), json.dumps(info['role_vars'], indent=2), 0o600)
+    return info
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
+    sub = parser.add_subparsers(dest='command', required=True)
+    for name, text in (('up', 'start the deploy lab'), ('down', 'stop the deploy lab')):
+        cmd = sub.add_parser(name, help=text)
+        cmd.add_argument('--dir', required=True, help='lab directory (configs, keys, logs, PIDs)')
+    moto = sub.add_parser('_moto', help=argparse.SUPPRESS)
+    moto.add_argument('--dir', required=True)
+    args = parser.parse_args(argv)
+    if args.command == '_moto':
+        serve_moto(MOTO_IP, MOTO_PORT)
+        return 0
+    if args.command == 'up':
+        try:
+            info = start(args.dir)
+        except LabError as exc:
+            print('deploy lab: %s' % exc, file=sys.stderr)
+            return 1
+        print('deploy lab up in %.2f s: %s' % (info['up_seconds'], info['dir']))
+        print('  role variables: -e @%s' % _path(info['dir'], 'deploy-vars.json'))
+        print('  pids %s' % ', '.join('%s=%d' % kv for kv in sorted(info['pids'].items())))
+        return 0
+    stopped = stop(args.dir, quiet=False)
+    if not stopped:
+        print('nothing running for %s' % os.path.abspath(args.dir))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

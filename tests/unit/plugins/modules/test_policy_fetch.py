@@ -1,0 +1,106 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) mailsec.mta_sts contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The policy_fetch module against a local HTTPS server: the deploy role's check before DNS changes."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import ssl
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+from ansible.module_utils.testing import patch_module_args
+
+trustme = pytest.importorskip('trustme')
+
+from ansible_collections.mailsec.mta_sts.plugins.module_utils.policy import policy_id  # noqa: E402
+from ansible_collections.mailsec.mta_sts.plugins.modules import policy_fetch  # noqa: E402
+
+POLICY = 'version: STSv1\nmode: testing\nmx: mx1.example.org\nmax_age: 604800\n'
+
+
+class Handler(BaseHTTPRequestHandler):
+    content_type = 'text/plain'
+    body = POLICY
+
+    def do_GET(self):
+        data = self.body.encode('utf-8')
+        self.send_response(200 if self.path == '/.well-known/mta-sts.txt' else 404)
+        self.send_header('Content-Type', self.content_type)
+        self.send_header('Content-Length', str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope='module')
+def server(tmp_path_factory):
+    ca = trustme.CA()
+    ca_path = str(tmp_path_factory.mktemp('ca') / 'ca.pem')
+    ca.cert_pem.write_to_path(ca_path)
+    httpd = HTTPServer(('127.0.0.1', 0), Handler)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert('mta-sts.example.org').configure_cert(context)
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield {'port': httpd.server_address[1], 'ca_path': ca_path}
+    httpd.shutdown()
+
+
+def run(capsys, server, **args):
+    base = {'domain': 'example.org', 'address': '127.0.0.1', 'port': server['port'], 'ca_path': server['ca_path'],
+            'timeout': 5}
+    base.update(args)
+    with patch_module_args(base):
+        with pytest.raises(SystemExit):
+            policy_fetch.main()
+    return json.loads(capsys.readouterr().out)
+
+
+def test_policy_fetch_verifies_the_expected_id(capsys, server):
+    result = run(capsys, server, expected_id=policy_id(POLICY))
+    assert result['verified'] is True
+    assert result['changed'] is False
+    assert result['problem'] is None
+    assert result['text'] == POLICY
+    assert result['policy']['mx'] == ['mx1.example.org']
+
+
+def test_policy_fetch_another_id_is_not_verified(capsys, server):
+    result = run(capsys, server, expected_id='0123456789abcdef0123')
+    assert result['verified'] is False
+    assert 'not 0123456789abcdef0123' in result['error']
+
+
+def test_policy_fetch_wrong_content_type_is_the_audit_finding(capsys, server, monkeypatch):
+    monkeypatch.setattr(Handler, 'content_type', 'text/html')
+    result = run(capsys, server, expected_id=policy_id(POLICY))
+    assert result['verified'] is False
+    assert result['problem'] == 'policy-content-type'
+
+
+def test_policy_fetch_certificate_for_another_host(capsys, server):
+    result = run(capsys, server, domain='example.net')
+    assert result['verified'] is False
+    assert result['problem'] == 'policy-cert-name-mismatch'
+
+
+def test_policy_fetch_invalid_policy_is_not_verified(capsys, server, monkeypatch):
+    monkeypatch.setattr(Handler, 'body', 'version: STSv1\nmode: strict\n')
+    result = run(capsys, server)
+    assert result['verified'] is False
+    assert result['problem'] == 'policy-mode-invalid'
+
+
+def test_policy_fetch_without_address_reports_a_failed_lookup(capsys, server):
+    pytest.importorskip('dns.resolver')
+    result = run(capsys, server, address=None, nameservers=['127.0.0.1'], dns_port=9, timeout=0.5)
+    assert result['verified'] is False
+    assert result['problem'] == 'policy-host-lookup-failed'
