@@ -169,6 +169,7 @@ keyed_groups:
   - key: mailsec_mta_sts_domain_type | default('none', true) | lower
     prefix: exchange
 
+---
 # m365.mta_sts.yml - the tenant's mail domains from Microsoft Graph; the secret comes from
 # MAILSEC_MTA_STS_GRAPH_CLIENT_SECRET (an AWX credential injects it).
 plugin: mailsec.mta_sts.domains
