@@ -21,7 +21,7 @@ import traceback
 from .domain import DomainError, normalize_domain
 from .fetch import fetch_policy, tls_client_context
 from .findings import effect, finding
-from .policy import PolicyError, SHORT_MAX_AGE, matching_pattern, parse_policy
+from .policy import PolicyError, SHORT_MAX_AGE, parse_policy, pattern_matcher
 from .record import (RecordError, is_sts_candidate, is_tlsrpt_candidate, parse_sts_record,
                      parse_tlsrpt_record)
 from .resolver import DnsClient
@@ -33,6 +33,8 @@ MAX_MX_TLS_HOSTS = 10
 HARD_LIMIT_FACTOR = 8        # a domain's lookups and fetches, with room to spare
 HARD_LIMIT_FACTOR_MX_TLS = 8 + 4 * MAX_MX_TLS_HOSTS
 MAX_DNS_THREADS = 256
+MAX_NS_HOSTS = 13            # as many as a root zone has: a hostile NS set must not hold the domain for long
+MAX_FINDINGS_PER_CODE = 20   # a hostile policy or MX set must not make one domain's result megabytes
 
 # fetch / STARTTLS problem words -> finding codes
 _POLICY_PROBLEM_CODES = {
@@ -248,7 +250,9 @@ class Auditor(object):
                 '; %d report(s) for the domain could not be read' % malformed if malformed else '')))
 
     def _check_dane(self, mx_evidence, findings):
-        pending = [(host, self.lookup_soon('_25._tcp.%s' % host['host'], 'TLSA')) for host in mx_evidence['hosts']]
+        # As many hosts as the STARTTLS check: thousands of MX hosts must not fill the DNS pool all domains share.
+        pending = [(host, self.lookup_soon('_25._tcp.%s' % host['host'], 'TLSA'))
+                   for host in mx_evidence['hosts'][:MAX_MX_TLS_HOSTS]]
         for host, lookup in pending:
             lookup = lookup()
             host['tlsa'] = lookup.records if lookup.ok else []
@@ -265,8 +269,8 @@ class Auditor(object):
         if ns_lookup is None or not ns_lookup.ok:
             findings.append(finding('txt-consistency-unknown', 'no NS records found for the zone of %s' % name))
             return evidence
-        for ns_host in ns_lookup.records:
-            addresses = self.dns.lookup(ns_host, 'A').records or self.dns.lookup(ns_host, 'AAAA').records
+        for ns_host in ns_lookup.records[:MAX_NS_HOSTS]:
+            addresses = (self.dns.lookup(ns_host, 'A').records or self.dns.lookup(ns_host, 'AAAA').records)[:2]
             if not addresses:
                 evidence['servers'].append({'ns': ns_host, 'address': None, 'outcome': 'error', 'error': 'no address'})
                 continue
@@ -376,7 +380,7 @@ class Auditor(object):
         try:
             parsed = parse_policy(evidence['text'])
         except PolicyError as exc:
-            for code, message in exc.problems:
+            for code, message in _capped(exc.problems):
                 findings.append(finding(code, message))
             return evidence
         evidence['parsed'] = parsed
@@ -398,14 +402,16 @@ class Auditor(object):
             findings.append(finding('policy-max-age-short', 'max_age %d is under one day (86400)' % parsed['max_age']))
 
     def _match_mx(self, parsed, mx_evidence, mode, findings):
+        match = pattern_matcher(parsed['mx'])
+        patterns = _clip(', '.join(parsed['mx']))
+        uncovered = []
         for host in mx_evidence['hosts']:
-            host['pattern'] = matching_pattern(parsed['mx'], host['host'])
+            host['pattern'] = match(host['host'])
             if host['pattern'] is None:
-                findings.append(finding(
-                    'mx-not-covered', 'MX host %s matches no mx pattern of the policy (%s)%s' % (
-                        host['host'], ', '.join(parsed['mx']),
-                        '' if mode == 'enforce' else '; in testing mode senders only report it'),
-                    severity_override=None if mode == 'enforce' else 'warning'))
+                uncovered.append(('mx-not-covered', 'MX host %s matches no mx pattern of the policy (%s)%s' % (
+                    host['host'], patterns, '' if mode == 'enforce' else '; in testing mode senders only report it')))
+        for code, message in _capped(uncovered):
+            findings.append(finding(code, message, severity_override=None if mode == 'enforce' else 'warning'))
 
     def _check_tlsrpt(self, lookup, findings):
         name = lookup.name
@@ -520,7 +526,8 @@ class _WorkerPool(object):
                     self._give_up_on_stuck_domains()
         finally:
             self.auditor._dns_pool = None
-            dns_pool.shutdown(wait=False)
+            # Lookups still queued belong to given-up domains: drop them, or the process waits for them at exit.
+            dns_pool.shutdown(wait=False, cancel_futures=True)
         return self.done
 
     def _start_worker(self):
@@ -556,6 +563,22 @@ class _WorkerPool(object):
                 result['enforce_ready'], result['enforce_blockers'] = enforce_readiness(result)
                 self.done[domain] = result
                 self._start_worker()
+
+
+def _capped(problems, limit=MAX_FINDINGS_PER_CODE):
+    """``(code, message)`` pairs, at most ``limit`` of each code, then one that counts the rest."""
+    shown = {}
+    hidden = {}
+    out = []
+    for code, message in problems:
+        if shown.get(code, 0) < limit:
+            shown[code] = shown.get(code, 0) + 1
+            out.append((code, message))
+        else:
+            hidden[code] = hidden.get(code, 0) + 1
+    for code, count in sorted(hidden.items()):
+        out.append((code, '%d more %s finding(s) not listed' % (count, code)))
+    return out
 
 
 def _empty_result(value, domain):

@@ -144,3 +144,21 @@ def matching_pattern(patterns, host):
         if mx_pattern_matches(pattern, host):
             return pattern
     return None
+
+
+def pattern_matcher(patterns):
+    """A function ``host -> matching_pattern(patterns, host)`` that costs the same for 1 or 4,000 patterns.
+
+    RFC 8461 section 4.1: a host is covered by the pattern equal to it or by ``*.`` plus its parent, so two
+    dictionary lookups replace the scan (a 64 KiB policy against thousands of MX hosts).
+    """
+    first = {}
+    for index, pattern in enumerate(patterns):
+        first.setdefault(pattern.lower().rstrip('.'), (index, pattern))
+
+    def match(host):
+        host = host.lower().rstrip('.')
+        label, dot, parent = host.partition('.')
+        found = [item for item in (first.get(host), first.get('*.' + parent) if label and dot else None) if item]
+        return min(found)[1] if found else None
+    return match

@@ -12,6 +12,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import time
+
 try:
     import dns.exception
     import dns.flags
@@ -80,9 +82,15 @@ class DnsClient(object):
         """Resolve ``name``/``rdtype``, following CNAMEs across zones (an authoritative server only gives the first hop)."""
         chain = []
         qname = name
+        # The timeout bounds the whole lookup: CNAME hops share it instead of getting one timeout each.
+        deadline = time.monotonic() + self.timeout
         for _hop in range(MAX_CNAME_HOPS + 1):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return Lookup(name, rdtype, 'error', error='timeout after %.1fs' % self.timeout, cname_chain=chain)
             try:
-                answer = self._resolver.resolve(qname, rdtype, raise_on_no_answer=False, search=False)
+                answer = self._resolver.resolve(qname, rdtype, raise_on_no_answer=False, search=False,
+                                                lifetime=remaining)
             except dns.resolver.NXDOMAIN:
                 return Lookup(name, rdtype, 'nxdomain', cname_chain=chain)
             except dns.resolver.NoNameservers as exc:

@@ -32,6 +32,10 @@ import lab  # noqa: E402
 import scenarios  # noqa: E402
 
 
+def pytest_configure(config):
+    config.addinivalue_line('markers', 'slow: long load tests, run only with MTA_STS_SLOW=1')
+
+
 @pytest.fixture(scope='session')
 def lab_info():
     given = os.environ.get('MTA_STS_LAB_DIR')
