@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 
 import pytest
 
@@ -20,13 +21,19 @@ PLAYBOOK_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'playboo
 PLAYBOOK_TIMEOUT = 600
 
 
+def tool(name):
+    """An Ansible command from the venv that runs the tests, else from PATH."""
+    beside = os.path.join(os.path.dirname(sys.executable), name)
+    return beside if os.path.exists(beside) else shutil.which(name)
+
+
 def ansible_playbook():
-    beside = os.path.join(os.path.dirname(sys.executable), 'ansible-playbook')
-    return beside if os.path.exists(beside) else shutil.which('ansible-playbook')
+    return tool('ansible-playbook')
 
 
 def collections_path(workdir):
-    """The caller's ANSIBLE_COLLECTIONS_PATH (the Makefile sets it), else a link to this checkout."""
+    """The caller's ANSIBLE_COLLECTIONS_PATH (the Makefile sets it), else a link to this checkout plus the
+    collections of the venv's ansible package."""
     if os.environ.get('ANSIBLE_COLLECTIONS_PATH'):
         return os.environ['ANSIBLE_COLLECTIONS_PATH']
     namespace = os.path.join(workdir, 'collections', 'ansible_collections', 'mailsec')
@@ -34,7 +41,22 @@ def collections_path(workdir):
     link = os.path.join(namespace, 'mta_sts')
     if not os.path.exists(link):
         os.symlink(REPO_ROOT, link)
-    return os.path.join(workdir, 'collections')
+    return os.pathsep.join([os.path.join(workdir, 'collections'), sysconfig.get_paths()['purelib']])
+
+
+def ansible_env(workdir, **extra):
+    """The environment of an Ansible command run by a test: quiet, no colour, this collection found."""
+    env = dict(os.environ)
+    env.update({
+        'ANSIBLE_COLLECTIONS_PATH': collections_path(workdir),
+        'ANSIBLE_LOCALHOST_WARNING': 'false',
+        'ANSIBLE_INVENTORY_UNPARSED_WARNING': 'false',
+        'ANSIBLE_NOCOLOR': '1',
+        'ANSIBLE_RETRY_FILES_ENABLED': 'false',
+        'ANSIBLE_PYTHON_INTERPRETER': sys.executable,
+    })
+    env.update(extra)
+    return env
 
 
 def run_playbook(playbook, extra_vars, workdir, args=(), check=True):
@@ -46,14 +68,7 @@ def run_playbook(playbook, extra_vars, workdir, args=(), check=True):
     vars_path = os.path.join(workdir, 'vars-%s.json' % os.path.basename(path))
     with open(vars_path, 'w', encoding='utf-8') as handle:
         json.dump(extra_vars, handle, ensure_ascii=False)
-    env = dict(os.environ)
-    env.update({
-        'ANSIBLE_COLLECTIONS_PATH': collections_path(workdir),
-        'ANSIBLE_LOCALHOST_WARNING': 'false',
-        'ANSIBLE_INVENTORY_UNPARSED_WARNING': 'false',
-        'ANSIBLE_NOCOLOR': '1',
-        'ANSIBLE_RETRY_FILES_ENABLED': 'false',
-    })
+    env = ansible_env(workdir)
     command = [ansible_playbook(), '-i', 'localhost,', path, '-e', '@' + vars_path,
                '-e', 'ansible_python_interpreter=%s' % sys.executable] + list(args)
     proc = subprocess.run(command, env=env, cwd=workdir, capture_output=True, text=True, timeout=PLAYBOOK_TIMEOUT,

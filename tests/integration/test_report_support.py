@@ -12,11 +12,11 @@ import json
 import os
 import shutil
 import subprocess
-import sys
-import sysconfig
 import tempfile
 
 import pytest
+
+from playbook_runner import ansible_env, tool
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.abspath(os.path.join(HERE, '..', '..'))
@@ -31,38 +31,6 @@ XSS_SCRIPT = '<script>document.title="XSS";document.body.setAttribute("data-xss"
 XSS_IMG = '<img src=x onerror="document.title=\'XSS\';document.body.setAttribute(\'data-xss\',\'img\')">'
 XSS_INPUT = '"><svg onload="document.body.setAttribute(\'data-xss\',\'input\')">'
 FORMULA_INPUT = '=HYPERLINK("http://attacker.invalid","x")'
-
-
-def tool(name):
-    beside = os.path.join(os.path.dirname(sys.executable), name)
-    return beside if os.path.exists(beside) else shutil.which(name)
-
-
-def collections_path(workdir):
-    """This checkout as mailsec.mta_sts (through ANSIBLE_COLLECTIONS_PATH, else a link) and the venv's collections."""
-    if os.environ.get('ANSIBLE_COLLECTIONS_PATH'):
-        return os.environ['ANSIBLE_COLLECTIONS_PATH']
-    namespace = os.path.join(workdir, 'collections', 'ansible_collections', 'mailsec')
-    os.makedirs(namespace, exist_ok=True)
-    link = os.path.join(namespace, 'mta_sts')
-    if not os.path.exists(link):
-        os.symlink(REPO_ROOT, link)
-    # and the collections of the ansible package (ansible.posix for the json callback)
-    return os.pathsep.join([os.path.join(workdir, 'collections'), sysconfig.get_paths()['purelib']])
-
-
-def ansible_env(workdir, **extra):
-    env = dict(os.environ)
-    env.update({
-        'ANSIBLE_COLLECTIONS_PATH': collections_path(workdir),
-        'ANSIBLE_LOCALHOST_WARNING': 'false',
-        'ANSIBLE_INVENTORY_UNPARSED_WARNING': 'false',
-        'ANSIBLE_NOCOLOR': '1',
-        'ANSIBLE_RETRY_FILES_ENABLED': 'false',
-        'ANSIBLE_PYTHON_INTERPRETER': sys.executable,
-    })
-    env.update(extra)
-    return env
 
 
 def run(command, workdir, env=None, expect_rc=0, timeout=TIMEOUT):

@@ -26,6 +26,7 @@ import pytest
 
 import dovecot as lab_dovecot
 from dovecot import failure, plain_mail, report_mail, tls_policy, tls_report
+from playbook_runner import ansible_env, ansible_playbook
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.abspath(os.path.join(HERE, '..', '..'))
@@ -96,22 +97,6 @@ EXPECTED_INBOX = {
 # Running the playbook
 
 
-def _ansible_playbook():
-    beside = os.path.join(os.path.dirname(sys.executable), 'ansible-playbook')
-    return beside if os.path.exists(beside) else shutil.which('ansible-playbook')
-
-
-def _collections_path(workdir):
-    if os.environ.get('ANSIBLE_COLLECTIONS_PATH'):
-        return os.environ['ANSIBLE_COLLECTIONS_PATH']
-    namespace = os.path.join(workdir, 'collections', 'ansible_collections', 'mailsec')
-    os.makedirs(namespace, exist_ok=True)
-    link = os.path.join(namespace, 'mta_sts')
-    if not os.path.exists(link):
-        os.symlink(REPO_ROOT, link)
-    return os.path.join(workdir, 'collections')
-
-
 class Run(object):
     def __init__(self, result, output):
         self.result = result
@@ -125,15 +110,8 @@ def run_tlsrpt_info(workdir, name, args, expect_failure=False):
     with open(vars_path, 'w', encoding='utf-8') as handle:
         json.dump({'tlsrpt_args': args, 'tlsrpt_result_path': result_path, 'tlsrpt_expect_failure': expect_failure}, handle)
     os.chmod(vars_path, 0o600)
-    env = dict(os.environ)
-    env.update({
-        'ANSIBLE_COLLECTIONS_PATH': _collections_path(workdir),
-        'ANSIBLE_LOCALHOST_WARNING': 'false',
-        'ANSIBLE_INVENTORY_UNPARSED_WARNING': 'false',
-        'ANSIBLE_NOCOLOR': '1',
-        'ANSIBLE_RETRY_FILES_ENABLED': 'false',
-    })
-    command = [_ansible_playbook(), '-vvv', '-i', 'localhost,', PLAYBOOK, '-e', '@' + vars_path,
+    env = ansible_env(workdir)
+    command = [ansible_playbook(), '-vvv', '-i', 'localhost,', PLAYBOOK, '-e', '@' + vars_path,
                '-e', 'ansible_python_interpreter=%s' % sys.executable]
     proc = subprocess.run(command, env=env, cwd=workdir, capture_output=True, text=True, timeout=PLAYBOOK_TIMEOUT,
                           check=False)
