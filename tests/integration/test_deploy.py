@@ -106,7 +106,7 @@ class Lab(object):
         return ['unshare', '--mount', '--propagation', 'private', 'sh', '-c',
                 'mount --bind "$0" /etc/resolv.conf && exec "$@"', self.info['resolv_conf']] + argv
 
-    def playbook_run(self, playbook=None, extra=None, check=False, diff=False, timeout=240):
+    def _argv(self, playbook=None, extra=None, check=False, diff=False, verbosity=0):
         extra = dict(extra or {})
         if not self.namespace:
             extra.setdefault('mailsec_mta_sts_dns_wait', False)
@@ -116,10 +116,22 @@ class Lab(object):
             argv.append('--check')
         if diff:
             argv.append('--diff')
+        if verbosity:
+            argv.append('-' + 'v' * verbosity)
+        return self._wrap(argv)
+
+    def playbook_run(self, playbook=None, extra=None, check=False, diff=False, timeout=240, env=None, verbosity=0):
         started = time.monotonic()
-        proc = subprocess.run(self._wrap(argv), capture_output=True, text=True, env=self.env, cwd=self.workdir,
-                              timeout=timeout, check=False)
+        proc = subprocess.run(self._argv(playbook, extra, check, diff, verbosity), capture_output=True, text=True,
+                              env=dict(self.env, **(env or {})), cwd=self.workdir, timeout=timeout, check=False)
         return Run(proc, time.monotonic() - started)
+
+    def spawn(self, output, playbook=None, extra=None, env=None):
+        """ansible-playbook in a process group of its own (to be killed), its output going to the file OUTPUT."""
+        with open(output, 'wb') as handle:
+            return subprocess.Popen(self._argv(playbook, extra), stdin=subprocess.DEVNULL, stdout=handle,
+                                    stderr=subprocess.STDOUT, env=dict(self.env, **(env or {})), cwd=self.workdir,
+                                    start_new_session=True)
 
     def deploy(self, domains, **kw):
         extra = kw.pop('extra', {})
@@ -136,11 +148,12 @@ class Lab(object):
         proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=self.workdir, timeout=120, check=False)
         return json.loads(proc.stdout)['plays'][0]['tasks'][0]['hosts']['localhost']
 
-    def audit(self, domains, nameserver=deploy_lab.DNS_IP, require_mode='testing'):
+    def audit(self, domains, nameserver=deploy_lab.DNS_IP, require_mode='testing', **options):
         """The audit module's result per domain, against the lab's DNS."""
-        result = self.module('mailsec.mta_sts.audit', {
-            'domains': domains, 'nameservers': [nameserver], 'dns_port': deploy_lab.DNS_PORT,
-            'ca_path': self.info['ca_path'], 'timeout': 5, 'require_mode': require_mode})
+        args = {'domains': domains, 'nameservers': [nameserver], 'dns_port': deploy_lab.DNS_PORT,
+                'ca_path': self.info['ca_path'], 'timeout': 5, 'require_mode': require_mode}
+        args.update(options)
+        result = self.module('mailsec.mta_sts.audit', args)
         assert not result.get('failed'), result
         return dict((entry['domain'], entry) for entry in result['domains'])
 
@@ -355,19 +368,152 @@ def test_check_mode_changes_nothing(lab):
     assert _sts_id(lab, 'dl-nothing.test') == old_id
 
 
+ENFORCE = {'domain': 'dl-enforce.test'}
+ENFORCE_RUA = ['mailto:tlsrpt@dl-enforce.test']
+
+
+def _readiness(lab, domain, **options):
+    """The audit's enforce readiness of DOMAIN as the role asks for it (MX STARTTLS checked): (ready, codes)."""
+    audited = lab.audit([domain], check_mx_tls=True, smtp_port=deploy_lab.SMTP_PORT, **options)[domain]
+    return audited['enforce_ready'], sorted(set(blocker['code'] for blocker in audited['enforce_blockers']))
+
+
+def _state(lab, domain):
+    """What senders and the web server have now: the TXT id, the policy served over HTTPS, the files."""
+    return {'id': _sts_id(lab, domain), 'served': lab.fetch(domain)[2], 'policy': _read(lab.policy_file(domain)),
+            'vhost': _read(lab.vhost(domain)), 'tlsrpt': lab.txt('_smtp._tls.' + domain)}
+
+
+def _failure_line(run, domain):
+    """The role's final failure line for DOMAIN."""
+    found = re.search(r'MTA-STS was not deployed for \d+ domain\(s\): (.*?)"?$', run.output, re.M)
+    assert found, run
+    lines = [line for line in found.group(1).split(' | ') if line.startswith(domain + ' (')]
+    assert len(lines) == 1, found.group(1)
+    return lines[0]
+
+
 def test_enforce_is_refused_when_a_live_mx_host_is_not_covered(lab):
-    run = lab.deploy([{'domain': 'dl-enforce.test', 'mode': 'enforce', 'mx': ['mx1.dl-enforce.test']}])
+    # The domain as it often is before remediation: in testing, one MX host left out, no TLS-RPT.
+    run = lab.deploy([dict(ENFORCE, mx=['mx1.dl-enforce.test'])])
+    assert run.rc == 0, run
+    assert 'MX hosts mx2.dl-enforce.test are not covered by the mx patterns' in run.output
+    assert _readiness(lab, 'dl-enforce.test') == (False, ['mx-not-covered', 'tlsrpt-missing'])
+    before = _state(lab, 'dl-enforce.test')
+
+    run = lab.deploy([dict(ENFORCE, mode='enforce', mx=['mx1.dl-enforce.test'])])
     assert run.rc != 0, run
     assert 'Refusing mode enforce for dl-enforce.test' in run.output
     assert 'mx2.dl-enforce.test' in run.output
-    assert not os.path.exists(lab.vhost('dl-enforce.test'))
-    assert lab.txt('_mta-sts.dl-enforce.test') == []
-    # With the patterns taken from the live MX records, enforce is allowed and passes an enforce audit.
-    run = lab.deploy([{'domain': 'dl-enforce.test', 'mode': 'enforce'}])
+    line = _failure_line(run, 'dl-enforce.test')
+    assert line.startswith('dl-enforce.test (preflight, nothing was changed)')
+    assert 'mx-not-covered: MX host mx2.dl-enforce.test matches no mx pattern' in line
+    assert 'tlsrpt-missing: no v=TLSRPTv1 record at _smtp._tls.dl-enforce.test' in line
+    assert run.changed == 0, run
+    assert _state(lab, 'dl-enforce.test') == before
+
+
+def test_enforce_is_refused_until_the_audit_says_ready(lab):
+    before = _state(lab, 'dl-enforce.test')
+    # The new policy covers every live MX host (its patterns come from the MX records): the live policy's
+    # uncovered host is no blocker any more, the missing TLS-RPT record still is.
+    run = lab.deploy([dict(ENFORCE, mode='enforce')])
+    assert run.rc != 0, run
+    line = _failure_line(run, 'dl-enforce.test')
+    assert line.startswith('dl-enforce.test (preflight, nothing was changed): Refusing to switch dl-enforce.test to mode '
+                           'enforce: the audit says it is not ready (1 blocker(s)) - tlsrpt-missing: ')
+    assert 'mx-not-covered' not in line
+    assert 'ENFORCE OVERRIDE:' not in run.output
+    assert run.changed == 0, run
+    assert _state(lab, 'dl-enforce.test') == before
+
+
+def test_enforce_after_remediation_and_refused_on_reported_failures(lab):
+    # Remediation, still in testing: every MX host covered, TLS-RPT published by the role.
+    run = lab.deploy([dict(ENFORCE, tlsrpt_rua=ENFORCE_RUA)])
     assert run.rc == 0, run
+    assert lab.txt('_smtp._tls.dl-enforce.test') == ['v=TLSRPTv1; rua=mailto:tlsrpt@dl-enforce.test']
+    assert _readiness(lab, 'dl-enforce.test') == (True, [])
+    before = _state(lab, 'dl-enforce.test')
+    assert 'mode: testing\n' in before['served']
+
+    # What senders reported (the `domains` of mailsec.mta_sts.tlsrpt_info): failures make it not ready.
+    summary = {'dl-enforce.test': {'successful_sessions': 120, 'failed_sessions': 3,
+                                   'failure_types': {'certificate-expired': 2, 'starttls-not-supported': 1},
+                                   'malformed_reports': 0}}
+    assert _readiness(lab, 'dl-enforce.test', tlsrpt_summary=summary) == (False, ['tlsrpt-reported-failures'])
+    run = lab.deploy([dict(ENFORCE, mode='enforce', tlsrpt_rua=ENFORCE_RUA)],
+                     extra={'mailsec_mta_sts_tlsrpt_summary': summary})
+    assert run.rc != 0, run
+    line = _failure_line(run, 'dl-enforce.test')
+    assert 'Refusing to switch dl-enforce.test to mode enforce' in line
+    assert 'tlsrpt-reported-failures: senders reported 3 failed session(s) (2 certificate-expired, 1 starttls-not-supported)' in line
+    assert run.changed == 0, run
+    assert _state(lab, 'dl-enforce.test') == before
+
+    # Clean reports (or none given): the role switches to enforce.
+    clean = {'dl-enforce.test': {'successful_sessions': 120, 'failed_sessions': 0, 'failure_types': {}}}
+    run = lab.deploy([dict(ENFORCE, mode='enforce', tlsrpt_rua=ENFORCE_RUA)],
+                     extra={'mailsec_mta_sts_tlsrpt_summary': clean})
+    assert run.rc == 0, run
+    assert 'ENFORCE OVERRIDE:' not in run.output
     audited = lab.audit(['dl-enforce.test'], require_mode='enforce')['dl-enforce.test']
     assert audited['status'] == 'pass', audited['findings']
     assert sorted(audited['policy']['mx']) == ['mx1.dl-enforce.test', 'mx2.dl-enforce.test']
+    assert audited['policy']['mode'] == 'enforce'
+    assert _sts_id(lab, 'dl-enforce.test') == _policy_id(lab.fetch('dl-enforce.test')[2]) != before['id']
+    # In enforce already: no readiness audit, nothing to change.
+    run = lab.deploy([dict(ENFORCE, mode='enforce', tlsrpt_rua=ENFORCE_RUA)])
+    assert run.rc == 0, run
+    assert run.changed == 0, run
+
+
+def test_enforce_override_switches_loudly(lab):
+    domain = 'dl-override.test'
+    run = lab.deploy([{'domain': domain, 'mx': ['mx1.%s' % domain]}])
+    assert run.rc == 0, run
+    assert _readiness(lab, domain) == (False, ['mx-not-covered', 'tlsrpt-missing'])
+    run = lab.deploy([{'domain': domain, 'mode': 'enforce', 'enforce_override': True}],
+                     env={'ANSIBLE_SHOW_CUSTOM_STATS': 'true'})
+    assert run.rc == 0, run
+    # At the domain, with every blocker's code and message, and again at the end of the run.
+    assert ('ENFORCE OVERRIDE: %s switches to mode enforce although the audit says it is not ready' % domain) in run.output
+    assert '  tlsrpt-missing: no v=TLSRPTv1 record at _smtp._tls.%s' % domain in run.output
+    assert 'ENFORCE OVERRIDE: switched to mode enforce although the audit said not ready:' in run.output
+    assert '  %s - tlsrpt-missing' % domain in run.output
+    # ... and in the role's results, published with set_stats.
+    stats = json.loads(run.output.split('CUSTOM STATS:', 1)[1].split('RUN:', 1)[1].strip().splitlines()[0])
+    overrides = stats['mailsec_mta_sts_enforce_overrides']
+    assert [entry['domain'] for entry in overrides] == [domain]
+    assert [blocker['code'] for blocker in overrides[0]['enforce_override']] == ['tlsrpt-missing']
+    assert [entry['enforce_override'] for entry in stats['mailsec_mta_sts_deploy_results']] == [overrides[0]['enforce_override']]
+    audited = lab.audit([domain], require_mode='enforce')[domain]
+    assert audited['status'] == 'pass', audited['findings']
+    assert audited['policy']['mode'] == 'enforce'
+    # The override does not lift the coverage check: enforce with an MX host left out is still refused.
+    run = lab.deploy([{'domain': domain, 'mode': 'enforce', 'mx': ['mx1.%s' % domain], 'enforce_override': True}])
+    assert run.rc != 0, run
+    assert 'Refusing mode enforce for %s' % domain in run.output
+
+
+def test_repairing_a_domain_in_enforce_is_not_a_switch(lab):
+    # dl-override.test is in enforce, still without TLS-RPT. Someone breaks its virtual host: the audit cannot
+    # read the policy any more, but senders hold the enforce policy of the policy file. Repairing is no switch.
+    domain = 'dl-override.test'
+    vhost = _read(lab.vhost(domain))
+    with open(lab.vhost(domain), 'w') as handle:
+        handle.write(vhost.replace('charset off;', 'charset off;\n        return 503;'))
+    subprocess.run(lab.info['nginx']['commands']['reload'], check=True)
+    deadline = time.monotonic() + 10
+    while lab.fetch(domain)[0].split(' ', 2)[1] != '503':
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert lab.audit([domain])[domain]['status'] == 'fail'
+    run = lab.deploy([{'domain': domain, 'mode': 'enforce'}])
+    assert run.rc == 0, run
+    assert 'Refusing' not in run.output and 'ENFORCE OVERRIDE:' not in run.output
+    assert _read(lab.vhost(domain)) == vhost
+    assert lab.audit([domain], require_mode='enforce')[domain]['status'] == 'pass'
 
 
 def test_static_target_writes_only_the_policy_file(lab):

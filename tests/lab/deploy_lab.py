@@ -19,12 +19,20 @@ What runs (addresses in 127.0.0.0/8 only, everything below DIR, nothing under /e
 - PowerDNS Authoritative (sqlite3 backend) on 127.0.0.42:53, its HTTP API on 127.0.0.42:8081.
 - pebble (ACME) on 127.0.0.43:14000, resolving through the BIND above, validating http-01 on port 80.
 - moto's server (Route 53 API) on 127.0.0.44:5000.
+- SMTP with STARTTLS (aiosmtpd) on 127.0.0.45:25, the address of every MX host, with a lab-CA certificate
+  valid for every MX host name: the role's enforce readiness audit checks the MX hosts' STARTTLS.
+- Nothing on 127.0.0.46 (``DOWN_IP``): a DNS server that is down; tests may put a relay there.
 - Apache httpd on 127.0.0.41:443 and :80 when apache2 is installed (optional): it includes
   DIR/apache/conf.d/*.conf, where the role's apache target writes.
 
 The domains start with no MTA-STS at all: an MX record and the MX host's address, nothing else.
-Needs root (ports 53, 80, 443), bind9, nginx, pebble, pdns-server, pdns-backend-sqlite3, and the Python
-packages trustme, dnspython, requests, boto3 and moto[server].
+Needs root (ports 25, 53, 80, 443), bind9, nginx, pebble, pdns-server, pdns-backend-sqlite3, and the Python
+packages trustme, dnspython, requests, boto3, moto[server] and aiosmtpd.
+
+BIND knows two TSIG keys: ``deploy-key`` may update every nsupdate zone; ``limited-key`` may update only
+the names ``LIMITED_GRANTS`` lists (the policy host and TLS-RPT records of dl-dnsfault.test, not its
+``_mta-sts`` record), so that a DNS provider refusing the id update can be tested after the role's
+preflight (which only reads) has passed.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -52,8 +60,12 @@ PDNS_API_PORT = 8081
 PEBBLE_IP = '127.0.0.43'
 MOTO_IP = '127.0.0.44'
 MOTO_PORT = 5000
-MX_IP = '127.0.0.45'          # the MX hosts' address; nothing needs to listen there
+MX_IP = '127.0.0.45'          # the MX hosts' address: SMTP with STARTTLS on port 25
+SMTP_PORT = 25
+DOWN_IP = '127.0.0.46'        # nothing listens here (a DNS server that is down); tests may bind it
 TSIG_NAME = 'deploy-key'
+# A second key that BIND knows but that may update only a few names of one zone ("zone refused").
+LIMITED_TSIG_NAME = 'limited-key'
 TSIG_ALGORITHM = 'hmac-sha256'
 READY_TIMEOUT = 30.0
 PDNS_SCHEMA = '/usr/share/pdns-backend-sqlite3/schema/schema.sqlite3.sql'
@@ -63,12 +75,22 @@ DOMAINS = {
     'dl-nothing.test': ('nsupdate', ['mx1'], [], True),     # remediation playbook, reruns, changes, rollback
     'dl-check.test': ('nsupdate', ['mx1'], [], True),       # check mode
     'dl-badkey.test': ('nsupdate', ['mx1'], [], True),      # a wrong TSIG key
-    'dl-enforce.test': ('nsupdate', ['mx1', 'mx2'], [], True),  # enforce and MX coverage
+    'dl-enforce.test': ('nsupdate', ['mx1', 'mx2'], [], True),  # enforce, MX coverage and readiness
+    'dl-override.test': ('nsupdate', ['mx1', 'mx2'], [], True),  # enforce despite readiness, loudly
     'dl-acme.test': ('nsupdate', ['mx1'], [], False),       # certificate from pebble
     'dl-static.test': ('nsupdate', ['mx1'], [('mta-sts', 'A', WEB_IP)], True),  # policy hosted "elsewhere"
     'dl-pdns.test': ('powerdns', ['mx1'], [], True),
     'dl-route53.test': ('route53', ['mx1'], [], True),
     'dl-apache.test': ('nsupdate', ['mx1'], [], True),      # the apache target (when apache2 is installed)
+    # faults and secrets (tests/integration/test_deploy_faults.py)
+    'dl-secret.test': ('nsupdate', ['mx1'], [], True),      # -vvv runs searched for the TSIG secret
+    'dl-dnsfault.test': ('nsupdate', ['mx1'], [], True),    # the limited key may not change _mta-sts
+    'dl-down.test': ('nsupdate', ['mx1'], [], True),        # the update server goes down
+    'dl-killed.test': ('nsupdate', ['mx1'], [], True),      # the run is killed before the DNS update
+}
+# Names (relative, record types) LIMITED_TSIG_NAME may update, per zone; it may update nothing elsewhere.
+LIMITED_GRANTS = {
+    'dl-dnsfault.test': [('mta-sts', 'A AAAA CNAME'), ('_smtp._tls', 'TXT')],
 }
 APACHE_MODULES = ('mpm_event', 'authz_core', 'mime', 'socache_shmcb', 'ssl')
 APACHE_MODULE_DIR = '/usr/lib/apache2/modules'
@@ -171,21 +193,24 @@ def _make_certs(root):
         if from_lab_ca:
             # The role's naming: <cert_dir>/mta-sts.<domain>.crt and .key
             out['policy'][domain] = leaf('mta-sts.' + domain, 'mta-sts.' + domain)
+    # One certificate for every MX host name: they all share MX_IP.
+    mx_names = sorted('%s.%s' % (host, domain) for domain, (_p, mx, _e, _c) in DOMAINS.items() for host in mx)
+    out['mx'] = leaf('mx-hosts', *mx_names)
     return out
 
 
 # ---------------------------------------------------------------------------------------------------
 # BIND
 
-def _tsig_key(root):
+def _tsig_key(root, name=TSIG_NAME):
     try:
-        text = subprocess.run([_which('tsig-keygen') or 'tsig-keygen', '-a', TSIG_ALGORITHM, TSIG_NAME], check=True,
+        text = subprocess.run([_which('tsig-keygen') or 'tsig-keygen', '-a', TSIG_ALGORITHM, name], check=True,
                               capture_output=True, text=True).stdout
     except (OSError, subprocess.CalledProcessError) as exc:
         raise LabError('tsig-keygen failed (is bind9 installed?): %s' % exc)
-    keyfile = _path(root, 'bind', 'tsig.key')
+    keyfile = _path(root, 'bind', '%s.key' % name)
     _write(keyfile, text, 0o600)
-    return {'name': TSIG_NAME, 'algorithm': TSIG_ALGORITHM, 'keyfile': keyfile,
+    return {'name': name, 'algorithm': TSIG_ALGORITHM, 'keyfile': keyfile,
             'secret': re.search(r'secret\s+"([^"]+)"', text).group(1)}
 
 
@@ -202,7 +227,7 @@ def _domain_records(domain):
     return records
 
 
-def _write_bind(root, tsig):
+def _write_bind(root, tsig, limited):
     bind = _path(root, 'bind')
     zonedir = _path(bind, 'zones')
     if os.path.isdir(zonedir):
@@ -216,6 +241,7 @@ def _write_bind(root, tsig):
             zones[domain] = _soa(domain) + ['%s IN %s %s' % record for record in _domain_records(domain)]
     conf = [
         'include "%s";' % tsig['keyfile'],
+        'include "%s";' % limited['keyfile'],
         'options {',
         '    directory "%s";' % bind,
         '    pid-file "%s";' % _path(bind, 'named.pid'),
@@ -238,7 +264,10 @@ def _write_bind(root, tsig):
         _write(path, '\n'.join(zones[zone]) + '\n')
         conf += ['zone "%s" {' % zone, '    type primary;', '    file "%s";' % path]
         if zone != 'test':
-            conf.append('    update-policy { grant %s zonesub ANY; };' % TSIG_NAME)
+            grants = ['grant %s zonesub ANY;' % TSIG_NAME]
+            grants += ['grant %s name %s.%s. %s;' % (LIMITED_TSIG_NAME, owner, zone, types)
+                       for owner, types in LIMITED_GRANTS.get(zone, [])]
+            conf.append('    update-policy { %s };' % ' '.join(grants))
         conf.append('};')
     _write(_path(bind, 'named.conf'), '\n'.join(conf) + '\n')
     return _path(bind, 'named.conf'), sorted(zones)
@@ -502,6 +531,32 @@ def serve_moto(host, port):
 
 
 # ---------------------------------------------------------------------------------------------------
+# SMTP (aiosmtpd): the MX hosts, with STARTTLS
+
+def serve_smtp(root):
+    """Run the MX hosts' SMTP server in the foreground until SIGTERM (a child of start())."""
+    from aiosmtpd.controller import Controller
+
+    class Sink(object):
+        async def handle_DATA(self, server, session, envelope):
+            return '250 OK: discarded by the deploy lab'
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(_path(root, 'certs', 'mx-hosts.crt'), _path(root, 'certs', 'mx-hosts.key'))
+    controller = Controller(Sink(), hostname=MX_IP, port=SMTP_PORT, server_hostname='deploy-lab-mx',
+                            ready_timeout=10, tls_context=context)
+    controller.start()
+    print('smtp listening on %s:%d (STARTTLS)' % (MX_IP, SMTP_PORT), flush=True)
+    stopped = []
+    signal.signal(signal.SIGTERM, lambda *_args: stopped.append(True))
+    try:
+        while not stopped:
+            time.sleep(0.2)
+    finally:
+        controller.stop()
+
+
+# ---------------------------------------------------------------------------------------------------
 # readiness
 
 def _dns_ready(zone, server=DNS_IP):
@@ -523,6 +578,14 @@ def _https_ready(ip, port, cafile, name):
             with context.wrap_socket(raw, server_hostname=name):
                 return True
     except (OSError, ssl.SSLError):
+        return False
+
+
+def _smtp_ready(ip=MX_IP, port=SMTP_PORT):
+    try:
+        with socket.create_connection((ip, port), timeout=1) as conn:
+            return conn.recv(64).startswith(b'220')
+    except OSError:
         return False
 
 
@@ -622,7 +685,8 @@ def _check_free():
     if not _udp_free(PDNS_IP, DNS_PORT) or _tcp_open(PDNS_IP, DNS_PORT):
         busy.append('%s:%d' % (PDNS_IP, DNS_PORT))
     for ip, port in ((WEB_IP, 443), (WEB_IP, 80), (APACHE_IP, 443), (APACHE_IP, 80), (PDNS_IP, PDNS_API_PORT),
-                     (PEBBLE_IP, 14000), (PEBBLE_IP, 15000), (MOTO_IP, MOTO_PORT)):
+                     (PEBBLE_IP, 14000), (PEBBLE_IP, 15000), (MOTO_IP, MOTO_PORT), (MX_IP, SMTP_PORT),
+                     (DOWN_IP, DNS_PORT)):
         if _tcp_open(ip, port, timeout=0.2):
             busy.append('%s:%d' % (ip, port))
     if busy:
@@ -667,6 +731,7 @@ def role_vars(root, info):
         'mailsec_mta_sts_acme_terms_agreed': True,
         'mailsec_mta_sts_dns_wait_timeout': 30,
         'mailsec_mta_sts_verify_delay': 1,
+        'mailsec_mta_sts_enforce_smtp_port': SMTP_PORT,
     }
 
 
@@ -688,12 +753,13 @@ def start(root, timeout=READY_TIMEOUT):
         if os.path.exists(_path(root, stale)):
             os.remove(_path(root, stale))
     logs = dict((name, _path(root, 'logs', name + '.log'))
-                for name in ('named', 'nginx', 'pdns', 'pebble', 'moto', 'apache'))
+                for name in ('named', 'nginx', 'pdns', 'pebble', 'moto', 'smtp', 'apache'))
     with_apache = apache_available()
 
     certs = _make_certs(root)
     tsig = _tsig_key(root)
-    named_conf, bind_zones = _write_bind(root, tsig)
+    limited_tsig = _tsig_key(root, LIMITED_TSIG_NAME)
+    named_conf, bind_zones = _write_bind(root, tsig, limited_tsig)
     nginx_conf = _write_nginx(root, certs)
     pdns_dir, pdns_key = _write_pdns(root)
     pebble_conf = _write_pebble(root, certs)
@@ -709,6 +775,7 @@ def start(root, timeout=READY_TIMEOUT):
         ('pdns', [_which('pdns_server'), '--config-dir=%s' % pdns_dir], None),
         ('pebble', [_which('pebble'), '-config', pebble_conf, '-dnsserver', '%s:%d' % (DNS_IP, DNS_PORT)], pebble_env),
         ('moto', [sys.executable, os.path.abspath(__file__), '_moto', '--dir', root], None),
+        ('smtp', [sys.executable, os.path.abspath(__file__), '_smtp', '--dir', root], None),
     ]
     if with_apache:
         commands.append(('apache', apache_commands(root)['start'], None))
@@ -724,6 +791,7 @@ def start(root, timeout=READY_TIMEOUT):
             'pdns': lambda: _pdns_ready(pdns_key),
             'pebble': lambda: _https_ready(PEBBLE_IP, 14000, _path(root, 'ca.pem'), PEBBLE_IP),
             'moto': lambda: _tcp_open(MOTO_IP, MOTO_PORT),
+            'smtp': _smtp_ready,
             'apache': lambda: _https_ready(APACHE_IP, 443, _path(root, 'ca.pem'), 'deploy-lab-default.test'),
         }
         if not with_apache:
@@ -771,6 +839,10 @@ def start(root, timeout=READY_TIMEOUT):
         'lab_ca_path': _path(root, 'ca.pem'),
         'resolv_conf': _path(root, 'resolv.conf'),
         'tsig': {'name': tsig['name'], 'algorithm': tsig['algorithm'], 'secret': tsig['secret']},
+        'limited_tsig': {'name': limited_tsig['name'], 'algorithm': limited_tsig['algorithm'],
+                         'secret': limited_tsig['secret'], 'grants': LIMITED_GRANTS},
+        'smtp': {'ip': MX_IP, 'port': SMTP_PORT},
+        'down_ip': DOWN_IP,
         'bind': {'conf': named_conf, 'zone_dir': _path(root, 'bind', 'zones'), 'zones': bind_zones},
         'nginx': {'ip': WEB_IP, 'prefix': _path(root, 'nginx'), 'conf': nginx_conf,
                   'conf_dir': _path(root, 'nginx', 'conf.d'), 'www': _path(root, 'www'),
@@ -800,11 +872,14 @@ def main(argv=None):
     for name, text in (('up', 'start the deploy lab'), ('down', 'stop the deploy lab')):
         cmd = sub.add_parser(name, help=text)
         cmd.add_argument('--dir', required=True, help='lab directory (configs, keys, logs, PIDs)')
-    moto = sub.add_parser('_moto', help=argparse.SUPPRESS)
-    moto.add_argument('--dir', required=True)
+    for hidden in ('_moto', '_smtp'):
+        sub.add_parser(hidden, help=argparse.SUPPRESS).add_argument('--dir', required=True)
     args = parser.parse_args(argv)
     if args.command == '_moto':
         serve_moto(MOTO_IP, MOTO_PORT)
+        return 0
+    if args.command == '_smtp':
+        serve_smtp(os.path.abspath(args.dir))
         return 0
     if args.command == 'up':
         try:
