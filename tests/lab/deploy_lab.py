@@ -51,6 +51,12 @@ import subprocess
 import sys
 import time
 
+HERE = os.path.dirname(os.path.abspath(__file__))
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)
+
+import labproc  # noqa: E402  (lives beside this file)
+
 DNS_IP = '127.0.0.1'
 DNS_PORT = 53
 WEB_IP = '127.0.0.40'
@@ -104,66 +110,24 @@ def _path(root, *parts):
     return os.path.join(root, *parts)
 
 
-def _write(path, data, mode=0o644):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    if isinstance(data, str):
-        data = data.encode('utf-8')
-    with open(path, 'wb') as handle:
-        handle.write(data)
-    os.chmod(path, mode)
+_write = labproc.write
+_pid_alive = labproc.pid_alive
+_cmdline = labproc.cmdline
 
 
 def _tail(path, lines=30):
-    try:
-        with open(path, 'rb') as handle:
-            return '\n'.join(handle.read().decode('utf-8', 'replace').splitlines()[-lines:])
-    except OSError as exc:
-        return '(cannot read %s: %s)' % (path, exc)
+    return labproc.tail(path, lines)
 
 
 def _which(tool):
     return shutil.which(tool, path=os.environ.get('PATH', '') + ':/usr/sbin:/sbin')
 
 
-def _pid_alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open('/proc/%d/stat' % pid) as handle:
-            return handle.read().split(') ', 1)[1][0] != 'Z'
-    except (OSError, IndexError):
-        return True
-
-
-def _cmdline(pid):
-    try:
-        with open('/proc/%d/cmdline' % pid, 'rb') as handle:
-            return handle.read().replace(b'\0', b' ').decode('utf-8', 'replace').strip()
-    except OSError:
-        return ''
-
-
 def _tcp_open(ip, port, timeout=0.3):
-    try:
-        with socket.create_connection((ip, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
+    return labproc.tcp_open(ip, port, timeout)
 
 
-def _udp_free(ip, port):
-    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        probe.bind((ip, port))
-        return True
-    except OSError:
-        return False
-    finally:
-        probe.close()
+_udp_free = labproc.udp_free
 
 
 def dns_names(domain):
@@ -606,13 +570,7 @@ def _pids_path(root):
     return _path(root, 'pids.json')
 
 
-def _spawn(root, argv, log, env=None):
-    os.makedirs(os.path.dirname(log), exist_ok=True)
-    with open(log, 'ab') as out:
-        out.write(('\n=== %s starting %s\n' % (time.strftime('%H:%M:%S'), ' '.join(argv))).encode())
-        out.flush()
-        return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, cwd=root,
-                                close_fds=True, start_new_session=True, env=env)
+_spawn = labproc.spawn
 
 
 def _save_pids(root, procs):
@@ -644,37 +602,11 @@ def stop(root, quiet=True):
         return []
     with open(path) as handle:
         pids = json.load(handle)
-    stopped = []
-    for name, entry in pids.items():
-        pid = entry['pid']
-        # Only the process with the command line recorded at start is ours (PIDs get reused).
-        if not _pid_alive(pid) or _cmdline(pid) != entry['cmdline']:
-            continue
-        try:
-            os.killpg(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            continue
-        except PermissionError:
-            os.kill(pid, signal.SIGTERM)
-        stopped.append((name, pid))
-    deadline = time.monotonic() + 10
-    for name, pid in stopped:
-        while _pid_alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if _pid_alive(pid):
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-    for _name, pid in stopped:
-        try:
-            os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
+    # Only the process with the command line recorded at start is ours (PIDs get reused).
+    owned = [(name, entry['pid']) for name, entry in pids.items()
+             if _pid_alive(entry['pid']) and _cmdline(entry['pid']) == entry['cmdline']]
+    stopped = labproc.stop_processes(owned, quiet=quiet)
     os.remove(path)
-    if not quiet:
-        for name, pid in stopped:
-            print('stopped %s (pid %d)' % (name, pid))
     return stopped
 
 

@@ -32,7 +32,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
-import scenarios as sc  # noqa: E402  (lives beside this file)
+import labproc  # noqa: E402  (lives beside this file)
+import scenarios as sc  # noqa: E402
 
 TSIG_NAME = 'lab-key'
 TSIG_ALGORITHM = 'hmac-sha256'
@@ -51,44 +52,15 @@ def _path(root, *parts):
     return os.path.join(root, *parts)
 
 
-def _write(path, data, mode=0o644):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    if isinstance(data, str):
-        data = data.encode('utf-8')
-    with open(path, 'wb') as handle:
-        handle.write(data)
-    os.chmod(path, mode)
+_write = labproc.write
+_pid_alive = labproc.pid_alive
+_cmdline = labproc.cmdline
+_tcp_open = labproc.tcp_open
+_udp_free = labproc.udp_free
 
 
 def _tail(path, lines=40):
-    try:
-        with open(path, 'rb') as handle:
-            text = handle.read().decode('utf-8', 'replace')
-    except OSError as exc:
-        return '(cannot read %s: %s)' % (path, exc)
-    return '\n'.join(text.splitlines()[-lines:])
-
-
-def _pid_alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open('/proc/%d/stat' % pid) as handle:
-            return handle.read().split(') ', 1)[1][0] != 'Z'
-    except (OSError, IndexError):
-        return True
-
-
-def _cmdline(pid):
-    try:
-        with open('/proc/%d/cmdline' % pid, 'rb') as handle:
-            return handle.read().replace(b'\0', b' ').decode('utf-8', 'replace')
-    except OSError:
-        return ''
+    return labproc.tail(path, lines)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -485,25 +457,6 @@ def serve_python(config_path):
 # ---------------------------------------------------------------------------------------------------
 # readiness probes
 
-def _tcp_open(ip, port, timeout=0.5):
-    try:
-        with socket.create_connection((ip, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
-def _udp_free(ip, port):
-    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        probe.bind((ip, port))
-        return True
-    except OSError:
-        return False
-    finally:
-        probe.close()
-
-
 def _dns_ready(zone):
     import dns.message
     import dns.query
@@ -563,13 +516,7 @@ def _log_report(root):
 
 
 def _spawn(root, name, argv, log):
-    os.makedirs(os.path.dirname(log), exist_ok=True)
-    with open(log, 'ab') as out:
-        out.write(('\n=== %s starting %s\n' % (time.strftime('%H:%M:%S'), ' '.join(argv))).encode())
-        out.flush()
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                cwd=root, close_fds=True, start_new_session=True)
-    return proc
+    return labproc.spawn(root, argv, log)
 
 
 def _save_pids(root, pids):
@@ -601,37 +548,10 @@ def stop(root, quiet=True):
         return []
     with open(path) as handle:
         pids = json.load(handle)
-    stopped = []
-    for name, pid in pids.items():
-        # Only a process whose command line names this lab directory is ours (PIDs get reused).
-        if not _pid_alive(pid) or root not in _cmdline(pid):
-            continue
-        try:
-            os.killpg(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            continue
-        except PermissionError:
-            os.kill(pid, signal.SIGTERM)
-        stopped.append((name, pid))
-    deadline = time.monotonic() + 10
-    for name, pid in stopped:
-        while _pid_alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if _pid_alive(pid):
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-    # Reap if they are our children (in-process start/stop from pytest).
-    for name, pid in stopped:
-        try:
-            os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
+    # Only a process whose command line names this lab directory is ours (PIDs get reused).
+    owned = [(name, pid) for name, pid in pids.items() if _pid_alive(pid) and root in _cmdline(pid)]
+    stopped = labproc.stop_processes(owned, quiet=quiet)
     os.remove(path)
-    if not quiet:
-        for name, pid in stopped:
-            print('stopped %s (pid %d)' % (name, pid))
     return stopped
 
 
