@@ -47,7 +47,7 @@ export ANSIBLE_COLLECTIONS_PATH = $(ABS_BUILD):$(firstword $(wildcard $(ABS_VENV
 export ANSIBLE_PYTHON_INTERPRETER = $(ABS_PY)
 
 .PHONY: help sysdeps venv collection get-pip sanity lint docs-lint unit integration test \
-	demo audit build clean distclean
+	demo audit bench build clean distclean
 
 help:
 	@echo 'make demo      set up everything and audit the bundled lab'
@@ -145,6 +145,11 @@ integration: venv collection
 	cd $(COLLECTION_DIR) && PYTHONPATH=$(ABS_BUILD) $(ABS_PY) -m pytest tests/integration -q $(PYTEST_ARGS)
 
 test: sysdeps venv collection sanity lint docs-lint unit integration
+
+## bench: the benchmark against checkdmarc and postfix-mta-sts-resolver (docs/benchmark.md); not a test.
+BENCH_ARGS ?= --n 1000 --n 10000
+bench: sysdeps venv collection
+	$(PY) tests/bench/run.py $(BENCH_ARGS)
 
 ## demo: start the bundled lab, audit it, and always stop the lab.
 demo: sysdeps venv collection
