@@ -24,6 +24,7 @@ import datetime
 import json
 import os
 import random
+import shutil
 import signal
 import socket
 import ssl
@@ -100,6 +101,11 @@ def _port_free(ip, port, kind=socket.SOCK_STREAM):
         return False
     finally:
         sock.close()
+
+
+def _command(name):
+    """The path of a server binary: on PATH, else in /usr/sbin (not on every user's PATH)."""
+    return shutil.which(name) or os.path.join('/usr/sbin', name)
 
 
 def pid_alive(pid):
@@ -310,10 +316,10 @@ class BenchLab(object):
 
     def start(self):
         self.check_free()
-        self._spawn('named', ['named', '-g', '-n', '1', '-c', os.path.join(self.root, 'bind', 'named.conf')],
+        self._spawn('named', [_command('named'), '-g', '-n', '1', '-c', os.path.join(self.root, 'bind', 'named.conf')],
                     'named.log')
         prefix = os.path.join(self.root, 'nginx')
-        self._spawn('nginx', ['nginx', '-p', prefix, '-c', os.path.join(prefix, 'nginx.conf'),
+        self._spawn('nginx', [_command('nginx'), '-p', prefix, '-c', os.path.join(prefix, 'nginx.conf'),
                               '-e', os.path.join(prefix, 'logs', 'error.log'), '-g', 'daemon off;'], 'nginx.log')
         ready = os.path.join(self.root, 'proxy.ready')
         if os.path.exists(ready):

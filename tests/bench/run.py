@@ -758,6 +758,13 @@ def main(argv=None):
         print('[%s] %s' % (time.strftime('%H:%M:%S'), message), file=sys.stderr)
         sys.stderr.flush()
 
+    if os.geteuid() != 0:
+        log('error: the lab needs root: its policy hosts listen on port 443 of 127.77.0.x')
+        return 2
+    missing = [tool for tool in ('named', 'nginx') if not shutil.which(tool) and not os.path.exists('/usr/sbin/' + tool)]
+    if missing:
+        log('error: %s not found; install bind9 and nginx (make sysdeps)' % ' and '.join(missing))
+        return 2
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _on_signal)
     root = os.path.abspath(args.lab_dir) if args.lab_dir else tempfile.mkdtemp(prefix='mailsec-bench-')
