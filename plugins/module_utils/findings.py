@@ -70,6 +70,8 @@ CATALOG = {
                             'Serve the policy with "Content-Type: text/plain".'),
     'policy-too-large': ('fail', 'The policy is larger than 64 KiB',
                          'Keep the policy small; senders stop reading at 64 KiB.'),
+    'policy-content-encoding': ('fail', 'The policy was sent with a Content-Encoding the request did not offer',
+                                'Serve the policy uncompressed, or gzip/deflate only when the request offers it.'),
     'policy-http-error': ('fail', 'The policy host sent an invalid HTTP response',
                           'Fix the web server serving mta-sts.<domain>.'),
     # Policy syntax (RFC 8461 section 3.2)
@@ -149,3 +151,22 @@ def finding(code, message, severity_override=None):
     if code not in CATALOG:
         raise KeyError('unknown finding code %r' % code)
     return {'code': code, 'severity': severity_override or severity(code), 'message': message}
+
+
+def capped(problems, limit=20):
+    """``(code, message)`` pairs, at most ``limit`` of each code, then one that counts the rest.
+
+    A hostile policy or MX set must not make one domain's result megabytes.
+    """
+    shown = {}
+    hidden = {}
+    out = []
+    for code, message in problems:
+        if shown.get(code, 0) < limit:
+            shown[code] = shown.get(code, 0) + 1
+            out.append((code, message))
+        else:
+            hidden[code] = hidden.get(code, 0) + 1
+    for code, count in sorted(hidden.items()):
+        out.append((code, '%d more %s finding(s) not listed' % (count, code)))
+    return out
