@@ -1064,7 +1064,7 @@ def audit(domains, info, timeout, concurrency, out_path):
     from ansible_collections.mailsec.mta_sts.plugins.module_utils.audit import AuditOptions, Auditor
 
     options = AuditOptions(nameservers=[info['nameserver']], dns_port=info['dns_port'], ca_path=info['ca_path'],
-                           timeout=timeout, concurrency=concurrency)
+                           timeout=timeout, concurrency=concurrency, allow_private_addresses=True)
     started = time.monotonic()
     results = Auditor(options).audit_domains(domains)
     wall = time.monotonic() - started
