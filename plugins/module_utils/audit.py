@@ -167,9 +167,9 @@ class Auditor(object):
     def lookup_soon(self, name, rdtype):
         """Start a lookup on the DNS pool; returns a callable that gives its Lookup."""
         if self._dns_pool is None:
-            lookup = self.dns.lookup(name, rdtype)
+            lookup = self.dns.lookup_sync(name, rdtype)
             return lambda: lookup
-        return self._dns_pool.submit(self.dns.lookup, name, rdtype).result
+        return self._dns_pool.submit(self.dns.lookup_sync, name, rdtype).result
 
     def _invalid(self, value, exc):
         result = _empty_result(value, None)
@@ -263,19 +263,19 @@ class Auditor(object):
     def _check_consistency(self, domain, findings):
         """Ask every authoritative nameserver of the zone for _mta-sts.<domain> and compare the answers."""
         name = '_mta-sts.%s' % domain
-        zone = self.dns.zone_of(name)
+        zone = self.dns.zone_of_sync(name)
         evidence = {'zone': zone, 'servers': [], 'consistent': None}
-        ns_lookup = self.dns.lookup(zone, 'NS') if zone else None
+        ns_lookup = self.dns.lookup_sync(zone, 'NS') if zone else None
         if ns_lookup is None or not ns_lookup.ok:
             findings.append(finding('txt-consistency-unknown', 'no NS records found for the zone of %s' % name))
             return evidence
         for ns_host in ns_lookup.records[:MAX_NS_HOSTS]:
-            addresses = (self.dns.lookup(ns_host, 'A').records or self.dns.lookup(ns_host, 'AAAA').records)[:2]
+            addresses = (self.dns.lookup_sync(ns_host, 'A').records or self.dns.lookup_sync(ns_host, 'AAAA').records)[:2]
             if not addresses:
                 evidence['servers'].append({'ns': ns_host, 'address': None, 'outcome': 'error', 'error': 'no address'})
                 continue
             for address in addresses:
-                answer = self.dns.query_server(address, name, 'TXT')
+                answer = self.dns.query_server_sync(address, name, 'TXT')
                 sts = sorted(text for text in answer.records if is_sts_candidate(text))
                 evidence['servers'].append({'ns': ns_host, 'address': address, 'outcome': answer.outcome,
                                             'error': answer.error, 'txt': sts})
@@ -341,7 +341,7 @@ class Auditor(object):
     def _policy_addresses(self, host, lookup_a, findings):
         lookups = [lookup_a]
         if not lookups[0].ok:
-            lookups.append(self.dns.lookup(host, 'AAAA'))
+            lookups.append(self.dns.lookup_sync(host, 'AAAA'))
         addresses = [address for lookup in lookups for address in lookup.records]
         evidence = {'lookups': [lookup.as_evidence() for lookup in lookups], 'addresses': addresses}
         if not addresses:
@@ -455,9 +455,9 @@ class Auditor(object):
                 self._check_cert_expiry('mx-cert-expiring', facts['certificate'], 'MX host %s' % host['host'], findings)
 
     def _mx_addresses(self, host):
-        lookup = self.dns.lookup(host, 'A')
+        lookup = self.dns.lookup_sync(host, 'A')
         if not lookup.ok:
-            lookup6 = self.dns.lookup(host, 'AAAA')
+            lookup6 = self.dns.lookup_sync(host, 'AAAA')
             if lookup6.ok:
                 return lookup6.records, None
             failed = [item for item in (lookup, lookup6) if item.outcome == 'error']

@@ -1,26 +1,37 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) mailsec.mta_sts contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""DNS lookups for the audit, through dnspython, with answers sorted into what the verdict needs.
+"""DNS lookups for the audit on asyncio, through dnspython, with answers sorted into what the verdict needs.
 
 No Ansible imports. A lookup never raises: it returns a Lookup whose ``outcome`` is
 ``answer``, ``nxdomain`` or ``nodata`` (authoritative answers), or ``error`` (SERVFAIL,
 REFUSED, timeout, malformed answers: no answer the verdict may rely on).
+
+A lost datagram must not change a verdict: a UDP query unanswered after RETRANSMIT_INTERVAL is sent
+again, to the next nameserver in turn, until the lookup's deadline (RFC 1035 section 4.2.1, RFC 1536
+section 1: retransmit, rotate servers); an answer to any of the copies counts. A truncated answer is
+asked again over TCP (RFC 7766 section 5); SERVFAIL, REFUSED or a malformed answer sends the query to
+the next server at once. One deadline bounds the whole lookup, CNAME hops included.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import asyncio
+import socket
 import time
 
 try:
+    import dns.asyncbackend
+    import dns.asyncquery
     import dns.exception
     import dns.flags
+    import dns.inet
     import dns.message
     import dns.name
-    import dns.query
     import dns.rcode
+    import dns.rdataclass
     import dns.rdatatype
     import dns.resolver
     HAS_DNSPYTHON = True
@@ -28,6 +39,9 @@ except ImportError:
     HAS_DNSPYTHON = False
 
 MAX_CNAME_HOPS = 8
+RETRANSMIT_INTERVAL = 1.0      # seconds before an unanswered UDP query is sent again
+MIN_RETRANSMIT_INTERVAL = 0.2  # short timeouts retransmit sooner, never faster than this
+EDNS_PAYLOAD = 1232            # the DNS flag day 2020 size; larger answers come over TCP
 
 
 class Lookup(object):
@@ -61,84 +75,217 @@ class Lookup(object):
 
 
 class DnsClient(object):
-    """One resolver setup shared by every lookup of an audit run (thread-safe: no per-call state)."""
+    """One resolver setup shared by every lookup of an audit run; lookups are coroutines on the caller's loop."""
 
     def __init__(self, nameservers=None, port=53, timeout=5.0):
         if not HAS_DNSPYTHON:
             raise RuntimeError('dnspython is required')
         if nameservers:
-            self._resolver = dns.resolver.Resolver(configure=False)
-            self._resolver.nameservers = list(nameservers)
+            self.nameservers = list(nameservers)
         else:
-            self._resolver = dns.resolver.Resolver()
-        self._resolver.port = port
-        self._resolver.timeout = timeout
-        self._resolver.lifetime = timeout
-        # 1232 octets: the DNS flag day 2020 size; larger answers come over TCP.
-        self._resolver.use_edns(0, 0, 1232)
-        self.timeout = timeout
+            self.nameservers = list(dns.resolver.Resolver().nameservers)  # /etc/resolv.conf
+        for address in self.nameservers:
+            dns.inet.af_for_address(address)  # ValueError for anything but an IP address
+        self.port = int(port)
+        self.timeout = float(timeout)
+        self.retransmit = max(MIN_RETRANSMIT_INTERVAL, min(RETRANSMIT_INTERVAL, self.timeout / 6.0))
+        self._backend = dns.asyncbackend.get_backend('asyncio')
 
-    def lookup(self, name, rdtype):
+    def deadline(self, deadline=None):
+        """The monotonic time a lookup started now must end by: ``timeout`` from now, or ``deadline`` if sooner."""
+        own = time.monotonic() + self.timeout
+        return own if deadline is None else min(own, deadline)
+
+    # -- lookups --------------------------------------------------------------------------------
+
+    async def lookup(self, name, rdtype, deadline=None):
         """Resolve ``name``/``rdtype``, following CNAMEs across zones (an authoritative server only gives the first hop)."""
+        deadline = self.deadline(deadline)
+        allowed = max(0.0, deadline - time.monotonic())
         chain = []
-        qname = name
-        # The timeout bounds the whole lookup: CNAME hops share it instead of getting one timeout each.
-        deadline = time.monotonic() + self.timeout
-        for _hop in range(MAX_CNAME_HOPS + 1):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return Lookup(name, rdtype, 'error', error='timeout after %.1fs' % self.timeout, cname_chain=chain)
-            try:
-                answer = self._resolver.resolve(qname, rdtype, raise_on_no_answer=False, search=False,
-                                                lifetime=remaining)
-            except dns.resolver.NXDOMAIN:
+        original = dns.name.from_text(name)
+        qname = original
+        wanted = dns.rdatatype.from_text(rdtype)
+        # The deadline bounds the whole lookup: CNAME hops share it instead of getting one timeout each.
+        while True:
+            query = dns.message.make_query(qname, wanted, use_edns=0, payload=EDNS_PAYLOAD)
+            response, error = await self._exchange(query, self.nameservers, deadline)
+            if response is None:
+                return Lookup(name, rdtype, 'error', error=error or 'timeout after %.1fs' % allowed, cname_chain=chain)
+            hops = len(chain)
+            rrset, qname, problem = _follow(response, qname, wanted, original, chain)
+            if problem:
+                return Lookup(name, rdtype, 'error', error=problem, cname_chain=chain)
+            if response.rcode() == dns.rcode.NXDOMAIN:
                 return Lookup(name, rdtype, 'nxdomain', cname_chain=chain)
-            except dns.resolver.NoNameservers as exc:
-                return Lookup(name, rdtype, 'error', error=_no_nameservers_reason(exc), cname_chain=chain)
-            except dns.exception.Timeout:
-                return Lookup(name, rdtype, 'error', error='timeout after %.1fs' % self.timeout, cname_chain=chain)
-            except dns.exception.DNSException as exc:
-                return Lookup(name, rdtype, 'error', error=_short(exc), cname_chain=chain)
-            canonical = answer.canonical_name.to_text(omit_final_dot=True)
-            if canonical.lower() != qname.lower():
-                chain.append(canonical)
-            if answer.rrset is not None:
-                return Lookup(name, rdtype, 'answer', _records(answer.rrset, rdtype), cname_chain=chain)
-            if canonical.lower() == qname.lower():
+            if rrset is not None:
+                return Lookup(name, rdtype, 'answer', _records(rrset, rdtype), cname_chain=chain)
+            if len(chain) == hops:
                 return Lookup(name, rdtype, 'nodata', cname_chain=chain)
-            if canonical.lower() in (n.lower() for n in chain[:-1]) or canonical.lower() == name.lower():
-                return Lookup(name, rdtype, 'error', error='CNAME loop at %s' % canonical, cname_chain=chain)
-            qname = canonical
-        return Lookup(name, rdtype, 'error', error='more than %d CNAME hops' % MAX_CNAME_HOPS, cname_chain=chain)
+            # no data for the last target in this answer: ask for it (it may live in another zone)
 
-    def zone_of(self, name):
-        """The zone apex that holds ``name`` (walking up with SOA queries), or None when no answer says."""
-        try:
-            return dns.resolver.zone_for_name(name, resolver=self._resolver, lifetime=self.timeout).to_text(
-                omit_final_dot=True)
-        except dns.exception.DNSException:
-            return None
-
-    def query_server(self, address, name, rdtype):
+    async def query_server(self, address, name, rdtype, deadline=None):
         """Ask one server directly, without recursion, as a consistency check between authoritative servers does."""
-        query = dns.message.make_query(name, rdtype, use_edns=0, payload=1232)
+        deadline = self.deadline(deadline)
+        allowed = max(0.0, deadline - time.monotonic())
+        query = dns.message.make_query(name, rdtype, use_edns=0, payload=EDNS_PAYLOAD)
         query.flags &= ~dns.flags.RD
         try:
-            response, _used_tcp = dns.query.udp_with_fallback(query, address, timeout=self.timeout, port=self._resolver.port)
-        except dns.exception.Timeout:
-            return Lookup(name, rdtype, 'error', error='%s: timeout after %.1fs' % (address, self.timeout))
-        except (dns.exception.DNSException, OSError) as exc:
+            response, error = await self._exchange(query, [address], deadline)
+        except ValueError as exc:  # not an IP address
             return Lookup(name, rdtype, 'error', error='%s: %s' % (address, _short(exc)))
-        rcode = response.rcode()
-        if rcode == dns.rcode.NXDOMAIN:
+        if response is None:
+            return Lookup(name, rdtype, 'error', error=error or '%s: timeout after %.1fs' % (address, allowed))
+        if response.rcode() == dns.rcode.NXDOMAIN:
             return Lookup(name, rdtype, 'nxdomain')
-        if rcode != dns.rcode.NOERROR:
-            return Lookup(name, rdtype, 'error', error='%s answered %s' % (address, dns.rcode.to_text(rcode)))
-        qname = dns.name.from_text(name)
-        for rrset in response.answer:
-            if rrset.name == qname and rrset.rdtype == dns.rdatatype.from_text(rdtype):
-                return Lookup(name, rdtype, 'answer', _records(rrset, rdtype))
+        rrset = response.get_rrset(response.answer, dns.name.from_text(name), dns.rdataclass.IN,
+                                   dns.rdatatype.from_text(rdtype))
+        if rrset is not None:
+            return Lookup(name, rdtype, 'answer', _records(rrset, rdtype))
         return Lookup(name, rdtype, 'nodata')
+
+    async def zone_of(self, name, deadline=None):
+        """The zone apex that holds ``name`` (walking up with SOA queries), or None when no answer says."""
+        deadline = self.deadline(deadline)
+        qname = dns.name.from_text(name)
+        while True:
+            query = dns.message.make_query(qname, dns.rdatatype.SOA, use_edns=0, payload=EDNS_PAYLOAD)
+            response, _error = await self._exchange(query, self.nameservers, deadline)
+            if response is None:
+                return None
+            if response.get_rrset(response.answer, qname, dns.rdataclass.IN, dns.rdatatype.SOA) is not None:
+                return qname.to_text(omit_final_dot=True)
+            # RFC 2308 section 3: a negative answer carries the SOA of the zone it comes from
+            for rrset in response.authority:
+                if rrset.rdtype == dns.rdatatype.SOA and qname.is_subdomain(rrset.name):
+                    return rrset.name.to_text(omit_final_dot=True)
+            if qname == dns.name.root:
+                return None
+            qname = qname.parent()
+
+    # -- sync wrappers for modules and filters ---------------------------------------------------
+
+    def lookup_sync(self, name, rdtype):
+        return asyncio.run(self.lookup(name, rdtype))
+
+    def query_server_sync(self, address, name, rdtype):
+        return asyncio.run(self.query_server(address, name, rdtype))
+
+    def zone_of_sync(self, name):
+        return asyncio.run(self.zone_of(name))
+
+    # -- one exchange ----------------------------------------------------------------------------
+
+    async def _exchange(self, query, servers, deadline):
+        """Send ``query`` until a server gives a usable answer or the deadline: (response, None) or (None, reason).
+
+        A usable answer is NOERROR or NXDOMAIN. Servers that answered anything else (SERVFAIL, REFUSED,
+        malformed, another question) are not asked again; when none is left, the reasons are the error.
+        """
+        wire = query.to_wire()
+        failed = {}
+        sockets = {}
+        asked = set(servers)
+        attempt = 0
+        try:
+            while True:
+                live = [server for server in servers if server not in failed]
+                if not live:
+                    return None, '; '.join('%s %s' % item for item in failed.items())
+                now = time.monotonic()
+                if now >= deadline:
+                    return None, None
+                server = live[attempt % len(live)]
+                attempt += 1
+                family = dns.inet.af_for_address(server)
+                sock = sockets.get(family)
+                if sock is None:
+                    sock = sockets[family] = await self._backend.make_socket(family, socket.SOCK_DGRAM)
+                try:
+                    await sock.sendto(wire, (server, self.port), None)
+                except OSError as exc:
+                    failed[server] = 'unreachable (%s)' % _short(exc)
+                    continue
+                resend_at = min(deadline, now + self.retransmit)
+                response = await self._receive(query, sock, asked, resend_at, deadline, failed)
+                if response is not None:
+                    return response, None
+        finally:
+            for sock in sockets.values():
+                await sock.close()
+
+    async def _receive(self, query, sock, asked, resend_at, deadline, failed):
+        """Wait until ``resend_at`` for a usable answer from one of the servers asked; None to send again."""
+        while True:
+            remaining = resend_at - time.monotonic()
+            if remaining <= 0:
+                return None
+            try:
+                data, source = await sock.recvfrom(65535, remaining)
+            except dns.exception.Timeout:
+                return None
+            except OSError:
+                return None  # an ICMP error for one copy; the next copy may get through
+            server = source[0]
+            if server not in asked or source[1] != self.port:
+                continue  # not from a server we asked: ignore it, as RFC 5452 section 9.1 asks
+            try:
+                response = dns.message.from_wire(data)
+            except dns.message.Truncated:
+                response = None
+                truncated = True
+            except Exception as exc:  # dnspython raises many kinds for malformed wire data
+                failed[server] = 'sent a malformed answer (%s)' % _short(exc)
+                return None
+            else:
+                truncated = bool(response.flags & dns.flags.TC)
+                if not query.is_response(response):
+                    failed[server] = 'answered another question'
+                    return None
+            if truncated:
+                response = await self._tcp(query, server, deadline, failed)
+                if response is None:
+                    return None
+            rcode = response.rcode()
+            if rcode in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
+                return response
+            failed[server] = 'answered %s' % dns.rcode.to_text(rcode)
+            return None  # RFC 1035 section 7.2: try the next server
+
+    async def _tcp(self, query, server, deadline, failed):
+        """The whole answer over TCP (RFC 7766 section 5), within the lookup's deadline."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return None
+        try:
+            return await dns.asyncquery.tcp(query, server, timeout=remaining, port=self.port,
+                                            backend=self._backend)
+        except dns.exception.Timeout:
+            failed[server] = 'timeout over TCP after %.1fs' % remaining
+        except (dns.exception.DNSException, OSError, EOFError, ValueError) as exc:
+            failed[server] = 'failed over TCP (%s)' % _short(exc or type(exc).__name__)
+        return None
+
+
+def _follow(response, qname, wanted, original, chain):
+    """Follow the CNAMEs of one response from ``qname``: (rrset or None, last name, problem or None)."""
+    name = qname
+    while True:
+        rrset = response.get_rrset(response.answer, name, dns.rdataclass.IN, wanted)
+        if rrset is not None:
+            return rrset, name, None
+        cname = response.get_rrset(response.answer, name, dns.rdataclass.IN, dns.rdatatype.CNAME)
+        if cname is None or wanted == dns.rdatatype.CNAME:
+            return None, name, None
+        target = cname[0].target
+        text = target.to_text(omit_final_dot=True)
+        if target == original or text.lower() in (seen.lower() for seen in chain):
+            chain.append(text)
+            return None, target, 'CNAME loop at %s' % text
+        chain.append(text)
+        if len(chain) > MAX_CNAME_HOPS:
+            return None, target, 'more than %d CNAME hops' % MAX_CNAME_HOPS
+        name = target
 
 
 def _records(rrset, rdtype):
@@ -151,17 +298,6 @@ def _records(rrset, rdtype):
     if rdtype == 'NS':
         return sorted(rdata.target.to_text(omit_final_dot=True).lower() for rdata in rrset)
     return [rdata.to_text() for rdata in rrset]
-
-
-def _no_nameservers_reason(exc):
-    """SERVFAIL or REFUSED, as the servers said it, in a line."""
-    errors = exc.kwargs.get('errors') or []
-    reasons = []
-    for error in errors:
-        # (server, tcp, port, error or rcode text, response)
-        detail = error[3] if len(error) > 3 else error
-        reasons.append('%s: %s' % (error[0], _short(detail)))
-    return '; '.join(reasons) or 'no nameserver answered'
 
 
 def _short(value):

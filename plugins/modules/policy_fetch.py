@@ -151,7 +151,7 @@ def _addresses(module, host):
         client = DnsClient(params['nameservers'], params['dns_port'], params['timeout'])
     except (OSError, ValueError) as exc:
         module.fail_json(msg='Cannot set up the resolver: %s; check nameservers' % exc)
-    lookups = [client.lookup(host, 'A'), client.lookup(host, 'AAAA')]
+    lookups = [client.lookup_sync(host, 'A'), client.lookup_sync(host, 'AAAA')]
     addresses = [address for lookup in lookups for address in lookup.records]
     if addresses:
         return addresses, None, None
