@@ -13,7 +13,8 @@ version_added: 0.1.0
 description:
   - Fetches C(https://mta-sts.<domain>/.well-known/mta-sts.txt) with the same HTTPS client as
     M(mailsec.mta_sts.audit) (RFC 8461 section 3.3 - certificate valid for the policy host, no redirects,
-    C(text/plain), at most 64 KiB) and parses it with the audit's parser.
+    C(text/plain), at most 64 KiB, C(1xx) interim responses read past, certificate names matched on
+    subjectAltName DNS names only) and parses it with the audit's parser: the same pipeline as the audit.
   - The connection goes to O(address) when given, so a policy can be checked on its web server B(before) DNS
     points senders at it; otherwise the policy host's addresses are looked up like the audit does
     (O(nameservers), O(dns_port)).
@@ -24,7 +25,7 @@ description:
 author:
   - mailsec.mta_sts contributors (@mailsec)
 requirements:
-  - urllib3 >= 2.6 (installed with requests)
+  - h11 >= 0.14
   - dnspython >= 2.6 (only without O(address))
 extends_documentation_fragment:
   - mailsec.mta_sts.attributes
@@ -99,7 +100,7 @@ error:
   description: Details of RV(problem).
   returned: when RV(problem) is set
   type: str
-  sample: Content-Type is 'text/html'
+  sample: Content-Type is "text/html" instead of text/plain
 http_status:
   description: The HTTP status code.
   returned: always
@@ -133,32 +134,12 @@ verified:
 '''
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible.module_utils.common.text.converters import to_text
 
-from ansible_collections.mailsec.mta_sts.plugins.module_utils.audit import _POLICY_PROBLEM_CODES
 from ansible_collections.mailsec.mta_sts.plugins.module_utils.domain import DomainError, normalize_domain
-from ansible_collections.mailsec.mta_sts.plugins.module_utils.fetch import HAS_URLLIB3, fetch_policy, tls_client_context
-from ansible_collections.mailsec.mta_sts.plugins.module_utils.policy import PolicyError, parse_policy, policy_id
+from ansible_collections.mailsec.mta_sts.plugins.module_utils.fetch import (
+    HAS_H11, resolve_and_fetch_policy_sync, tls_client_context)
+from ansible_collections.mailsec.mta_sts.plugins.module_utils.policy import policy_id
 from ansible_collections.mailsec.mta_sts.plugins.module_utils.resolver import HAS_DNSPYTHON, DnsClient
-
-
-def _addresses(module, host):
-    """The policy host's addresses (A, then AAAA) through the audit's resolver, or (None, problem, detail)."""
-    if not HAS_DNSPYTHON:
-        module.fail_json(msg=missing_required_lib('dnspython') + ' (or give address)')
-    params = module.params
-    try:
-        client = DnsClient(params['nameservers'], params['dns_port'], params['timeout'])
-    except (OSError, ValueError) as exc:
-        module.fail_json(msg='Cannot set up the resolver: %s; check nameservers' % exc)
-    lookups = [client.lookup_sync(host, 'A'), client.lookup_sync(host, 'AAAA')]
-    addresses = [address for lookup in lookups for address in lookup.records]
-    if addresses:
-        return addresses, None, None
-    failed = [lookup for lookup in lookups if lookup.outcome == 'error']
-    if failed:
-        return None, 'policy-host-lookup-failed', 'address lookup for %s failed: %s' % (host, failed[0].error)
-    return None, 'policy-host-missing', '%s has no A or AAAA record' % host
 
 
 def main():
@@ -175,8 +156,8 @@ def main():
         ),
         supports_check_mode=True,
     )
-    if not HAS_URLLIB3:
-        module.fail_json(msg=missing_required_lib('urllib3 (installed with requests)'))
+    if not HAS_H11:
+        module.fail_json(msg=missing_required_lib('h11'))
     params = module.params
     try:
         domain = normalize_domain(params['domain'])
@@ -188,36 +169,29 @@ def main():
         context = tls_client_context(params['ca_path'])
     except (OSError, ValueError) as exc:
         module.fail_json(msg='Cannot load ca_path %s: %s; give a PEM bundle of CA certificates' % (params['ca_path'], exc))
+    client = None
+    if not params['address']:
+        if not HAS_DNSPYTHON:
+            module.fail_json(msg=missing_required_lib('dnspython') + ' (or give address)')
+        try:
+            client = DnsClient(params['nameservers'], params['dns_port'], params['timeout'])
+        except (OSError, ValueError) as exc:
+            module.fail_json(msg='Cannot set up the resolver: %s; check nameservers' % exc)
 
-    host = 'mta-sts.%s' % domain
-    result = dict(changed=False, url='https://%s/.well-known/mta-sts.txt' % host, address=None, problem=None,
-                  http_status=None, content_type=None, text=None, id=None, policy=None, verified=False)
-    if params['address']:
-        addresses = [params['address']]
-    else:
-        addresses, problem, detail = _addresses(module, host)
-        if not addresses:
-            result.update(problem=problem, error=detail)
-            module.exit_json(**result)
-    fetched = None
-    for address in addresses:
-        fetched = fetch_policy(host, address, params['timeout'], context, port=params['port'])
-        if fetched.problem != 'connect-failed':
-            break
-    result.update(address=fetched.address, http_status=fetched.http_status, content_type=fetched.content_type)
-    if fetched.problem:
-        result.update(problem=_POLICY_PROBLEM_CODES.get(fetched.problem, 'policy-http-error'), error=fetched.detail)
-        module.exit_json(**result)
-    try:
-        result['text'] = fetched.body.decode('utf-8')
-    except UnicodeDecodeError as exc:
-        result.update(problem='policy-encoding', error='the policy is not UTF-8 text: %s' % exc)
-        module.exit_json(**result)
-    result['id'] = policy_id(result['text'])
-    try:
-        result['policy'] = parse_policy(result['text'])
-    except PolicyError as exc:
-        result.update(problem=exc.code, error=to_text(exc))
+    # the audit's own pipeline: resolve (unless address is given) -> connect -> fetch -> decode -> parse
+    evidence, findings, parsed = resolve_and_fetch_policy_sync(
+        client, domain, params['timeout'], context, addresses=[params['address']] if params['address'] else None,
+        port=params['port'])
+    result = dict(changed=False, url=evidence['url'], address=evidence.get('address'), problem=None,
+                  http_status=evidence.get('http_status'), content_type=evidence.get('content_type'), text=None,
+                  id=None, policy=parsed, verified=False)
+    problems = [item for item in findings if parsed is None]
+    if not any(item['code'] == 'policy-encoding' for item in problems):
+        result['text'] = evidence.get('text')
+    if result['text'] is not None:
+        result['id'] = policy_id(result['text'])
+    if problems:
+        result.update(problem=problems[0]['code'], error='; '.join(item['message'] for item in problems[:3]))
         module.exit_json(**result)
     expected = params['expected_id']
     if expected and expected != result['id']:

@@ -129,3 +129,20 @@ def test_group_findings_use_catalog_codes(audit_results, group):
             assert item['code'] in findings.CATALOG, item
             assert item['severity'] in ('error', 'warning', 'info'), item
             assert item['message'], item
+
+
+def test_cn_only_certificates_get_a_finding_that_says_so(audit_results):
+    """Issue 11 item 7: DNS-ID only, and the finding tells the owner why the CN does not count."""
+    for sid in ('policy-cert-cn-only', 'mxtls-cn-only'):
+        scenario = sc.BY_ID[sid]
+        entry = _entry(audit_results(scenario['group']), scenario)
+        messages = [f['message'] for f in entry['findings']
+                    if f['code'] in ('policy-cert-name-mismatch', 'mx-cert-invalid')]
+        assert messages and all('only in its subject CN' in m for m in messages), (sid, messages)
+
+
+def test_interim_responses_are_read_past_in_the_lab(audit_results):
+    """Issue 11 item 6: 100 Continue and 103 Early Hints before the 200 are evidence, not a finding."""
+    scenario = sc.BY_ID['policy-interim-responses']
+    entry = _entry(audit_results(scenario['group']), scenario)
+    assert entry['policy']['http_status'] == 200 and entry['policy']['interim_responses'] == [100, 103]

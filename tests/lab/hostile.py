@@ -247,7 +247,7 @@ def _records(domain, rel, kind):
             return {'MX': ['10 m%04d.%s.' % (n, domain) for n in range(flood_count(domain))]}
         return {'MX': ['10 mx1.%s.' % domain]}
     if rel == 'mx1' or (dns_kind in ('mxflood', 'mxtlsa') and re.match(r'^m[0-9]{4}$', rel)):
-        return {'A': [MX_IP]}
+        return {'A': [mx_address(kind)]}
     if rel == '_mta-sts':
         texts = [sts_record(domain)]
         if dns_kind == 'bigtxt':
@@ -960,33 +960,190 @@ def _stream(conn, block, limit, deadline, stop):
 
 
 # ---------------------------------------------------------------------------------------------------
+# hostile MX hosts (SMTP): the audit's STARTTLS check (check_mx_tls) must stay bounded in time and memory
+
+SMTP_PORT = 25
+SMTP_LINE_LIMIT = 256 * _MIB       # bytes a flooding SMTP server sends at most within HANDLER_MAX_SECONDS
+
+# SMTP behaviour -> last octet of its listener
+SMTP = {'flood250': 30, 'flood220': 31, 'dripbanner': 32, 'garbagetls': 33, 'silent': 34, 'longline': 35}
+
+# kind -> its MX host mx1.<domain> points at the SMTP listener of the behaviour; verdicts with check_mx_tls
+SMTP_KINDS = {
+    'smtpflood250': _kind(dns='smtp-flood250', status='fail', codes=['mx-connect-failed'],
+                          summary='MX host answers EHLO with endless "250-" continuation lines'),
+    'smtpflood220': _kind(dns='smtp-flood220', status='fail', codes=['mx-connect-failed'],
+                          summary='MX host greets with endless "220-" continuation lines'),
+    'smtpdripbanner': _kind(dns='smtp-dripbanner', status='fail', codes=['mx-connect-failed'],
+                            summary='MX host sends its greeting one byte a second'),
+    'smtpgarbagetls': _kind(dns='smtp-garbagetls', status='fail', codes=['mx-tls-error'],
+                            summary='MX host says 220 to STARTTLS, then sends bytes that are not TLS'),
+    'smtpsilent': _kind(dns='smtp-silent', status='fail', codes=['mx-connect-failed'],
+                        summary='MX host accepts TCP and never sends a byte'),
+    'smtplongline': _kind(dns='smtp-longline', status='fail', codes=['mx-connect-failed'],
+                          summary='MX host sends a greeting line without end'),
+}
+KINDS.update(SMTP_KINDS)
+
+
+def smtp_ip(behaviour):
+    return NET + str(SMTP[behaviour])
+
+
+def mx_address(kind):
+    """The address of mx1.<domain>: an SMTP listener for the SMTP kinds, else MX_IP where nothing listens."""
+    dns_kind = kind['dns'] or ''
+    return smtp_ip(dns_kind[len('smtp-'):]) if dns_kind.startswith('smtp-') else MX_IP
+
+
+class HostileSMTP(object):
+    """One SMTP listener per behaviour (threads, like HostileWeb); ``stop()`` joins them."""
+
+    def __init__(self, port=SMTP_PORT, behaviours=None):
+        self.port = port
+        self.ports = {}
+        self.behaviours = list(behaviours or SMTP)
+        self._stop = threading.Event()
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        self._listeners = []
+        self._threads = []
+        self._handlers = set()
+        self._lock = threading.Lock()
+        self.connections = 0
+
+    def start(self):
+        for behaviour in self.behaviours:
+            listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.bind((smtp_ip(behaviour), self.port))
+            self.ports[behaviour] = listener.getsockname()[1]
+            listener.listen(128)
+            listener.settimeout(0.5)
+            self._listeners.append(listener)
+            thread = threading.Thread(target=self._accept, args=(listener, behaviour),
+                                      name='hostile-smtp-%s' % behaviour, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def stop(self):
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        with self._lock:
+            handlers = list(self._handlers)
+        for thread in handlers:
+            thread.join(timeout=5)
+        for listener in self._listeners:
+            listener.close()
+
+    def _accept(self, listener, behaviour):
+        while not self._stop.is_set():
+            try:
+                conn = listener.accept()[0]
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            if not self._slots.acquire(blocking=False):
+                conn.close()
+                continue
+            thread = threading.Thread(target=self._connection, args=(conn, behaviour), name='hostile-smtp',
+                                      daemon=True)
+            with self._lock:
+                self._handlers.add(thread)
+                self.connections += 1
+            thread.start()
+
+    def _connection(self, conn, behaviour):
+        deadline = time.monotonic() + HANDLER_MAX_SECONDS
+        try:
+            conn.settimeout(1.0)
+            self._serve(conn, behaviour, deadline)
+        except (OSError, ValueError):
+            pass
+        finally:
+            try:
+                conn.close()
+            except OSError:
+                pass
+            self._slots.release()
+            with self._lock:
+                self._handlers.discard(threading.current_thread())
+
+    def _serve(self, conn, behaviour, deadline):
+        stop = self._stop
+        if behaviour == 'silent':
+            _hold(conn, deadline, stop)
+        elif behaviour == 'dripbanner':
+            _drip(conn, b'220 mx.hostile.test ESMTP drip\r\n', deadline, stop)
+        elif behaviour == 'flood220':
+            _stream(conn, b''.join(b'220-flood %06d %s\r\n' % (n, b'z' * 60) for n in range(800)),
+                    SMTP_LINE_LIMIT, deadline, stop)
+        elif behaviour == 'longline':
+            if _send(conn, b'220 '):
+                _stream(conn, b'x' * 65536, SMTP_LINE_LIMIT, deadline, stop)
+        elif _send(conn, b'220 mx.hostile.test ESMTP\r\n') and _smtp_line(conn, deadline, stop):
+            if behaviour == 'flood250':
+                if _send(conn, b'250-mx.hostile.test\r\n'):
+                    _stream(conn, b''.join(b'250-FLOOD%06d %s\r\n' % (n, b'y' * 60) for n in range(800)),
+                            SMTP_LINE_LIMIT, deadline, stop)
+            elif behaviour == 'garbagetls':
+                if _send(conn, b'250-mx.hostile.test\r\n250-PIPELINING\r\n250 STARTTLS\r\n') and \
+                        _smtp_line(conn, deadline, stop) and _send(conn, b'220 go ahead\r\n'):
+                    _smtp_line(conn, deadline, stop, limit=512)  # the ClientHello, or part of it
+                    _stream(conn, b'\x00garbage, not TLS\r\n' * 512, 16 * _MIB, deadline, stop)
+
+
+def _smtp_line(conn, deadline, stop, limit=4096):
+    """Read until a line ends (or ``limit`` bytes arrived); False when the peer left."""
+    data = b''
+    while not stop.is_set() and time.monotonic() < deadline:
+        try:
+            chunk = conn.recv(1024)
+        except socket.timeout:
+            continue
+        if not chunk:
+            return False
+        data += chunk
+        if b'\n' in data or len(data) >= limit:
+            return True
+    return False
+
+
+# ---------------------------------------------------------------------------------------------------
 # everything together, in this process or as a child process
 
 class HostileServers(object):
     """The DNS server and every policy host, in threads of this process; ``stop()`` joins them."""
 
-    def __init__(self, root, https_port=HTTPS_PORT, dns_port=DNS_PORT, behaviours=None):
+    def __init__(self, root, https_port=HTTPS_PORT, dns_port=DNS_PORT, behaviours=None, smtp_port=SMTP_PORT):
         self.root = os.path.abspath(root)
         os.makedirs(self.root, exist_ok=True)
         self.web = HostileWeb(self.root, port=https_port, behaviours=behaviours)
         self.dns = HostileDNS(DNS_IP, dns_port)
+        self.smtp = HostileSMTP(port=smtp_port)
 
     def start(self):
         self.dns.start()
         try:
             self.web.start()
+            self.smtp.start()
         except Exception:
+            self.web.stop()
             self.dns.stop()
             raise
         return self.info()
 
     def stop(self):
+        self.smtp.stop()
         self.web.stop()
         self.dns.stop()
 
     def info(self):
         return {'pid': os.getpid(), 'root': self.root, 'ca_path': self.web.ca_path, 'nameserver': self.dns.ip,
                 'dns_port': self.dns.port, 'https_port': self.web.port, 'https_ports': dict(self.web.ports), 'net': NET,
+                'smtp_port': self.smtp.port, 'smtp_ports': dict(self.smtp.ports),
                 'zone': ZONE}
 
     def __enter__(self):

@@ -88,11 +88,16 @@ def _make_certs(root):
         _write(_path(certs, name + '.key'), cert.private_key_pem.bytes(), 0o600)
         return {'cert': _path(certs, name + '.crt'), 'key': _path(certs, name + '.key')}
 
+    def cn_only(name, host):
+        from cn_only import write_cn_only_leaf
+        return dict(zip(('cert', 'key'), write_cn_only_leaf(ca, host, _path(certs, name + '.crt'),
+                                                               _path(certs, name + '.key'))))
+
     out = {'policy': {}, 'smtp': {}}
     out['default'] = leaf('default', ca, ['lab-default.test'])
     for scenario in sc.SCENARIOS:
         site = scenario['web']
-        if not site or site['ip'] not in (sc.WEB_IP, sc.GARBAGE_IP):
+        if not site or site['ip'] not in (sc.WEB_IP, sc.GARBAGE_IP, sc.INTERIM_IP):
             continue
         host, kind = site['host'], site['cert']
         if kind == 'valid':
@@ -105,6 +110,8 @@ def _make_certs(root):
             out['policy'][host] = leaf(host, ca, ['mta-sts.' + WRONG_NAME])
         elif kind == 'rogue':
             out['policy'][host] = leaf(host, rogue, [host])
+        elif kind == 'cn-only':  # no subjectAltName: trustme cannot, cryptography can
+            out['policy'][host] = cn_only(host, host)
         else:
             raise LabError('unknown certificate kind %r for %s' % (kind, host))
     names = sc.mx_names_at
@@ -113,6 +120,8 @@ def _make_certs(root):
     out['smtp'][sc.SMTP_WRONGNAME_IP] = leaf('smtp-wrongname', ca, [WRONG_NAME])
     out['smtp'][sc.SMTP_ROGUE_IP] = leaf('smtp-rogue', rogue, names(sc.SMTP_ROGUE_IP))
     out['smtp'][sc.SMTP_EXPIRING_IP] = leaf('smtp-expiring', ca, names(sc.SMTP_EXPIRING_IP), **expiring)
+    for name in names(sc.SMTP_CNONLY_IP)[:1]:  # a CN holds one name
+        out['smtp'][sc.SMTP_CNONLY_IP] = cn_only('smtp-cn-only', name)
     return out
 
 
@@ -220,6 +229,8 @@ def _nginx_location(site, docroot):
         return ['default_type text/plain;', 'charset utf-8;', 'charset_types text/plain;']
     if response == 'html':
         return ['default_type text/html;', 'charset off;']
+    if response == 'brotli':  # labelled with an encoding the audit never offers (it accepts gzip, deflate)
+        return ['default_type text/plain;', 'charset off;', 'add_header Content-Encoding br;']
     if response == '404':
         return ['return 404;']
     if response == 'redirect':
@@ -324,6 +335,7 @@ def _python_servers_config(root, certs):
         {'ip': sc.SMTP_WRONGNAME_IP, 'tls': certs['smtp'][sc.SMTP_WRONGNAME_IP]},
         {'ip': sc.SMTP_ROGUE_IP, 'tls': certs['smtp'][sc.SMTP_ROGUE_IP]},
         {'ip': sc.SMTP_EXPIRING_IP, 'tls': certs['smtp'][sc.SMTP_EXPIRING_IP]},
+        {'ip': sc.SMTP_CNONLY_IP, 'tls': certs['smtp'].get(sc.SMTP_CNONLY_IP, certs['default'])},
     ]
     garbage = [certs['policy'][s['web']['host']] for s in sc.SCENARIOS
                if s['web'] and s['web']['ip'] == sc.GARBAGE_IP]
@@ -331,7 +343,11 @@ def _python_servers_config(root, certs):
               'tls_broken': {'ip': sc.SMTP_TLSBROKEN_IP},
               'silent': {'ip': sc.SILENT_IP, 'port': sc.HTTPS_PORT},
               'garbage': {'ip': sc.GARBAGE_IP, 'port': sc.HTTPS_PORT, 'tls': garbage[0] if garbage else
-                          certs['default']}}
+                          certs['default']},
+              'interim': {'ip': sc.INTERIM_IP, 'port': sc.HTTPS_PORT,
+                          'sites': dict((s['web']['host'], {'tls': certs['policy'][s['web']['host']],
+                                                            'body': s['web']['body'].decode('latin-1')})
+                                        for s in sc.SCENARIOS if s['web'] and s['web']['ip'] == sc.INTERIM_IP)}}
     path = _path(root, 'pyservers.json')
     _write(path, json.dumps(config, indent=2))
     return path
@@ -437,7 +453,53 @@ def serve_python(config_path):
             conn = listener.accept()[0]
             threading.Thread(target=tls_broken_one, args=(conn,), daemon=True).start()
 
-    for target in (silent, garbage, tls_broken):
+    # RFC 9110 section 15.2: interim responses (100, 103) before the final one; nginx cannot send them
+    interim_conf = config['interim']
+    interim_contexts = {}
+    for host, site in interim_conf['sites'].items():
+        interim_contexts[host] = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        interim_contexts[host].load_cert_chain(site['tls']['cert'], site['tls']['key'])
+    interim_default = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    interim_default.load_cert_chain(garbage_conf['tls']['cert'], garbage_conf['tls']['key'])
+
+    def choose(sslobj, server_name, _context):
+        if server_name in interim_contexts:
+            sslobj.context = interim_contexts[server_name]
+    interim_default.sni_callback = choose
+
+    def interim_one(conn):
+        try:
+            conn.settimeout(10)
+            with interim_default.wrap_socket(conn, server_side=True) as tls:
+                data = b''
+                while b'\r\n\r\n' not in data and len(data) < 65536:
+                    chunk = tls.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+                found = re.search(br'(?im)^host:\s*([^\s:]+)', data)
+                host = found.group(1).decode('ascii', 'replace').lower() if found else ''
+                site = interim_conf['sites'].get(host) or next(iter(interim_conf['sites'].values()))
+                body = site['body'].encode('latin-1')
+                tls.sendall(b'HTTP/1.1 100 Continue\r\n\r\n'
+                            b'HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload; as=style\r\n\r\n'
+                            b'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n'
+                            b'Connection: close\r\n\r\n' % len(body) + body)
+        except (OSError, ssl.SSLError):
+            pass
+        finally:
+            conn.close()
+
+    def interim():
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((interim_conf['ip'], interim_conf['port']))
+        listener.listen(128)
+        while True:
+            conn = listener.accept()[0]
+            threading.Thread(target=interim_one, args=(conn,), daemon=True).start()
+
+    for target in (silent, garbage, tls_broken, interim):
         threading.Thread(target=target, daemon=True).start()
     print('silent listener on %s:%d, not-HTTP server on %s:%d, broken STARTTLS on %s:%d' % (
         config['silent']['ip'], config['silent']['port'], garbage_conf['ip'], garbage_conf['port'],
@@ -559,7 +621,7 @@ def _check_free():
     busy = []
     if not _udp_free(sc.DNS_IP, sc.DNS_PORT) or _tcp_open(sc.DNS_IP, sc.DNS_PORT):
         busy.append('%s:%d' % (sc.DNS_IP, sc.DNS_PORT))
-    endpoints = [(ip, sc.HTTPS_PORT) for ip in (sc.WEB_IP, sc.SILENT_IP, sc.GARBAGE_IP, sc.PLAIN_IP)]
+    endpoints = [(ip, sc.HTTPS_PORT) for ip in (sc.WEB_IP, sc.SILENT_IP, sc.GARBAGE_IP, sc.PLAIN_IP, sc.INTERIM_IP)]
     endpoints += [(ip, sc.SMTP_PORT) for ip in sc.SMTP_SERVER_IPS]
     endpoints += [(sc.REFUSED_IP, sc.HTTPS_PORT), (sc.SMTP_REFUSED_IP, sc.SMTP_PORT)]
     for ip, port in endpoints:
@@ -632,7 +694,8 @@ def start(root, timeout=READY_TIMEOUT):
                               and _tcp_open(sc.PLAIN_IP, sc.HTTPS_PORT)),
             'pyservers': lambda: (all(_smtp_banner(ip, sc.SMTP_PORT) for ip in sc.SMTP_SERVER_IPS)
                                   and _tcp_open(sc.SILENT_IP, sc.HTTPS_PORT)
-                                  and _tcp_open(sc.GARBAGE_IP, sc.HTTPS_PORT)),
+                                  and _tcp_open(sc.GARBAGE_IP, sc.HTTPS_PORT)
+                                  and _tcp_open(sc.INTERIM_IP, sc.HTTPS_PORT)),
         }
         pending = dict(checks)
         deadline = time.monotonic() + timeout

@@ -18,7 +18,7 @@ A scenario is a dict:
 ``records``  ``(owner, type, value)`` with absolute owners; TXT values are tuples of strings
              (one tuple = one record, several strings = a multi-string record).
 ``web``      the policy host served for this scenario or None: ``host``, ``ip``, ``cert``
-             (valid | expired | expiring | wrongname | rogue), ``response`` (ok | charset | html | 404 | redirect)
+             (valid | expired | expiring | wrongname | rogue | cn-only), ``response`` (ok | charset | html | 404 | redirect | brotli)
              and ``body`` (bytes).
 ``expect``   ``status`` (pass | fail | unknown | skipped), ``codes`` that must be present, ``absent``
              codes that must not be, ``clean`` (no finding of severity warning or error),
@@ -54,18 +54,21 @@ SMTP_REFUSED_IP = NET + '29'   # nothing listens on 25
 SMTP_ROGUE_IP = NET + '30'     # STARTTLS, certificate from a CA that is not in ca.pem
 SMTP_TLSBROKEN_IP = NET + '31'  # announces STARTTLS, answers 220, then sends no TLS at all
 SMTP_EXPIRING_IP = NET + '32'  # STARTTLS, valid certificate that expires within cert_min_days
+SMTP_CNONLY_IP = NET + '33'    # STARTTLS, certificate naming the MX host in its subject CN only (no DNS-ID)
+INTERIM_IP = NET + '15'        # HTTPS: "100 Continue" and "103 Early Hints" before the 200 (nginx cannot)
 # Every address where an SMTP server of the lab listens.
 SMTP_SERVER_IPS = (SMTP_GOOD_IP, SMTP_EXPIRED_IP, SMTP_NOTLS_IP, SMTP_WRONGNAME_IP, SMTP_ROGUE_IP,
-                   SMTP_TLSBROKEN_IP, SMTP_EXPIRING_IP)
+                   SMTP_TLSBROKEN_IP, SMTP_EXPIRING_IP, SMTP_CNONLY_IP)
 SMTP_PORT = 25
 HTTPS_PORT = 443
 
 # Codes no lab scenario can produce on purpose (they catch bugs of the audit itself).
 NOT_PRODUCIBLE = frozenset(['audit-error'])
 # Codes produced by other tests: audit-timeout (tests/unit test_worker_pool.py), the consistency codes
-# (test_readiness.py, two BIND servers), tlsrpt-reported-failures (test_readiness.py, a TLS-RPT summary).
+# (test_readiness.py, two BIND servers), tlsrpt-reported-failures (test_readiness.py, a TLS-RPT summary),
+# policy-content-encoding (tests/unit test_network_rules.py, until the audit maps it from fetch.py).
 COVERED_ELSEWHERE = frozenset(['audit-timeout', 'txt-inconsistent', 'txt-consistency-unknown',
-                               'tlsrpt-reported-failures'])
+                               'tlsrpt-reported-failures', 'policy-content-encoding'])
 
 # name: (module options, what the group is for)
 GROUPS = {
@@ -388,6 +391,13 @@ def _build():
           passes('policy-mode-testing', 'mx-cert-invalid', severity={'mx-cert-invalid': 'warning'}),
           group='check_mx_tls', hosts={'mx1': SMTP_EXPIRED_IP},
           policy=policy_text(mode='testing', mx=['mx1.mxtls-testing-expired.test'])),
+        # RFC 9110 section 15.2 / RFC 8461 section 3.3 (DNS-ID only): issue 11 items 6 and 7
+        S('policy-interim-responses', 'the policy host sends 100 Continue and 103 Early Hints before the 200',
+          passes(), policy_ip=INTERIM_IP),
+        S('policy-cert-cn-only', 'the policy host certificate names it in the subject CN only (no subjectAltName)',
+          fails('policy-cert-name-mismatch'), web={'cert': 'cn-only'}),
+        S('mxtls-cn-only', 'the MX certificate names the MX host in the subject CN only (no subjectAltName)',
+          fails('mx-cert-invalid'), group='check_mx_tls', hosts={'mx1': SMTP_CNONLY_IP}),
     ]
     # Inputs that are not domain names: no DNS, no web.
     for sid, text in (('invalid-double-dot', 'a..b'), ('invalid-url', 'https://x'),
