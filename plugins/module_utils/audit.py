@@ -25,7 +25,7 @@ from .policy import SHORT_MAX_AGE, pattern_matcher
 from .record import (RecordError, is_sts_candidate, is_tlsrpt_candidate, parse_sts_record,
                      parse_tlsrpt_record)
 from .resolver import DnsClient
-from .smtp import check_starttls
+from .smtp import MX_TLS_PROBLEM_CODES, check_starttls_async
 from .tls import tls_client_context
 
 STATUSES = ('pass', 'fail', 'unknown', 'skipped')
@@ -38,12 +38,6 @@ DOMAIN_SLACK = 1.0
 MAX_NS_HOSTS = 13            # as many as a root zone has: a hostile NS set must not hold the domain for long
 MAX_NS_ADDRESSES = 2         # addresses asked per NS host
 MAX_FINDINGS_PER_CODE = 20   # a hostile policy or MX set must not make one domain's result megabytes
-
-_MX_TLS_PROBLEM_CODES = {
-    'connect-failed': 'mx-connect-failed', 'starttls-missing': 'mx-starttls-missing',
-    'cert-expired': 'mx-cert-invalid', 'cert-name-mismatch': 'mx-cert-invalid',
-    'cert-untrusted': 'mx-cert-invalid', 'tls-error': 'mx-tls-error', 'timeout': 'mx-connect-failed',
-}
 
 
 class AuditOptions(object):
@@ -329,8 +323,8 @@ class Auditor(object):
         allowed, refused = self.addresses.split(addresses)
         facts = {'addresses': addresses, 'refused': refused, 'tls': None}
         if allowed:
-            facts['tls'] = await asyncio.to_thread(check_starttls, name, allowed[0], self.options.smtp_port,
-                                                   self.options.timeout, self.ssl_context)
+            facts['tls'] = await check_starttls_async(name, allowed[0], self.options.smtp_port, self.options.timeout,
+                                                      self.ssl_context)
         return facts
 
     def _judge_mx_tls(self, hosts, all_facts, mode, findings):
@@ -355,7 +349,7 @@ class Auditor(object):
                 continue
             host['tls'] = tls
             if tls['problem']:
-                findings.append(finding(_MX_TLS_PROBLEM_CODES[tls['problem']], 'MX host %s (%s): %s' % (
+                findings.append(finding(MX_TLS_PROBLEM_CODES[tls['problem']], 'MX host %s (%s): %s' % (
                     name, tls['address'], tls['error']), severity_override=severity))
             else:
                 self._check_cert_expiry('mx-cert-expiring', tls['certificate'], 'MX host %s' % name, findings)
