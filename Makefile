@@ -147,7 +147,7 @@ integration: venv collection
 test: sysdeps venv collection sanity lint docs-lint unit integration
 
 ## bench: the benchmark against checkdmarc and postfix-mta-sts-resolver (docs/benchmark.md); not a test.
-BENCH_ARGS ?= --n 1000 --n 10000
+BENCH_ARGS ?= --n 1000 --n 10000 --loss-runs 0.01,0.05 --hostile --markdown $(ABS_BUILD)/benchmark-tables.md
 bench: sysdeps venv collection
 	$(PY) tests/bench/run.py $(BENCH_ARGS)
 

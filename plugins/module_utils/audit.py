@@ -4,51 +4,40 @@
 """The audit of accepted domains against RFC 8461, and the verdict of EDCA-TLS-025.
 
 No Ansible imports: the module, the benchmark and the unit tests call ``Auditor`` directly.
-Every domain of one call runs concurrently on a pool of threads sharing one resolver and one
-TLS context; a broken or hostile domain changes only its own result.
+One asyncio event loop runs the whole audit: every domain is a task, at most ``concurrency`` at a
+time, each under one deadline (``asyncio.timeout``) so a hostile server is cancelled cleanly and a
+broken or hostile domain changes only its own result. ``Auditor.audit_domains`` is synchronous
+(``asyncio.run``) for the module.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import concurrent.futures
-import queue
-import threading
-import time
+import asyncio
 import traceback
 
+from .addresses import AddressPolicy
 from .domain import DomainError, normalize_domain
-from .fetch import fetch_policy, tls_client_context
-from .findings import effect, finding
-from .policy import PolicyError, SHORT_MAX_AGE, parse_policy, pattern_matcher
+from .fetch import resolve_and_fetch_policy
+from .findings import capped, effect, finding
+from .policy import SHORT_MAX_AGE, pattern_matcher
 from .record import (RecordError, is_sts_candidate, is_tlsrpt_candidate, parse_sts_record,
                      parse_tlsrpt_record)
 from .resolver import DnsClient
-from .smtp import check_starttls
+from .smtp import MX_TLS_PROBLEM_CODES, check_starttls_async
+from .tls import tls_client_context
 
 STATUSES = ('pass', 'fail', 'unknown', 'skipped')
-MAX_POLICY_ADDRESSES = 2     # like a sender, try another address only when one is unreachable
 MAX_MX_TLS_HOSTS = 10
-HARD_LIMIT_FACTOR = 8        # a domain's lookups and fetches, with room to spare
-HARD_LIMIT_FACTOR_MX_TLS = 8 + 4 * MAX_MX_TLS_HOSTS
-MAX_DNS_THREADS = 256
+# A domain's network work is at most three timeouts one after the other (its first lookups at once; the
+# policy host's addresses and MX host addresses; the download and STARTTLS); the domain's deadline adds
+# one more and a little room. check_consistency runs beside it within the same deadline.
+DOMAIN_STAGES = 4
+DOMAIN_SLACK = 1.0
 MAX_NS_HOSTS = 13            # as many as a root zone has: a hostile NS set must not hold the domain for long
+MAX_NS_ADDRESSES = 2         # addresses asked per NS host
 MAX_FINDINGS_PER_CODE = 20   # a hostile policy or MX set must not make one domain's result megabytes
-
-# fetch / STARTTLS problem words -> finding codes
-_POLICY_PROBLEM_CODES = {
-    'connect-failed': 'policy-connect-failed', 'timeout': 'policy-timeout',
-    'cert-expired': 'policy-cert-expired', 'cert-name-mismatch': 'policy-cert-name-mismatch',
-    'cert-untrusted': 'policy-cert-untrusted', 'tls-error': 'policy-tls-error',
-    'redirect': 'policy-redirect', 'http-status': 'policy-http-status',
-    'content-type': 'policy-content-type', 'too-large': 'policy-too-large', 'http-error': 'policy-http-error',
-}
-_MX_TLS_PROBLEM_CODES = {
-    'connect-failed': 'mx-connect-failed', 'starttls-missing': 'mx-starttls-missing',
-    'cert-expired': 'mx-cert-invalid', 'cert-name-mismatch': 'mx-cert-invalid',
-    'cert-untrusted': 'mx-cert-invalid', 'tls-error': 'mx-tls-error', 'timeout': 'mx-connect-failed',
-}
 
 
 class AuditOptions(object):
@@ -56,7 +45,7 @@ class AuditOptions(object):
 
     def __init__(self, nameservers=None, dns_port=53, ca_path=None, timeout=10.0, concurrency=64,
                  require_mode='testing', check_mx_tls=False, smtp_port=25, cert_min_days=14,
-                 check_consistency=False, check_dane=True, tlsrpt_summary=None):
+                 check_consistency=False, check_dane=True, tlsrpt_summary=None, allow_private_addresses=False):
         self.nameservers = list(nameservers or [])
         self.dns_port = int(dns_port)
         self.ca_path = ca_path
@@ -69,6 +58,7 @@ class AuditOptions(object):
         self.check_consistency = bool(check_consistency)
         self.check_dane = bool(check_dane)
         self.tlsrpt_summary = tlsrpt_summary or {}
+        self.allow_private_addresses = bool(allow_private_addresses)
 
 
 def verdict(findings):
@@ -127,21 +117,22 @@ def control_summary(control, domain_results):
 
 
 class Auditor(object):
-    """Audits domains with one resolver setup and one TLS context."""
+    """Audits domains with one resolver setup, one TLS context and one address policy."""
 
     def __init__(self, options):
         self.options = options
         self.dns = DnsClient(options.nameservers, options.dns_port, options.timeout)
+        # One context for policy hosts and MX hosts: both connections check the name on the context itself.
         self.ssl_context = tls_client_context(options.ca_path)
-        # urllib3 switches check_hostname off on the context it is given (it checks the name itself),
-        # so STARTTLS, which relies on the context's own name check, gets a context urllib3 never sees.
-        self.smtp_context = tls_client_context(options.ca_path)
-        self._dns_pool = None
+        self.addresses = AddressPolicy(options.allow_private_addresses)
 
     # -- many domains -------------------------------------------------------------------------
 
     def audit_domains(self, values):
-        """Audit every value concurrently; results come back in input order, one per input."""
+        """Audit every value concurrently in one event loop; results come back in input order, one per input."""
+        return asyncio.run(self.audit_values(values))
+
+    async def audit_values(self, values):
         values = list(values)
         results = [None] * len(values)
         by_domain = {}
@@ -152,83 +143,278 @@ class Auditor(object):
                 results[index] = self._invalid(value, exc)
                 continue
             by_domain.setdefault(domain, []).append(index)
-        audited = _WorkerPool(self, list(by_domain), self.hard_limit()).run()
-        for domain, indexes in by_domain.items():
+        # Every domain a task; the semaphore is taken before the task exists, so at most ``concurrency``
+        # domains are in flight and 10,000 waiting domains cost no memory.
+        limit = asyncio.Semaphore(self.options.concurrency)
+        tasks = []
+        for domain in by_domain:
+            await limit.acquire()
+            tasks.append(asyncio.create_task(self._audit_and_release(domain, limit)))
+        audited = await asyncio.gather(*tasks)
+        for (domain, indexes), one in zip(by_domain.items(), audited):
             for index in indexes:
-                result = dict(audited[domain])
+                result = dict(one)
                 result['input'] = values[index]
                 results[index] = result
         return results
 
-    def hard_limit(self):
-        """Seconds after which a domain still running is given up on (a safety net: every operation has its own timeout)."""
-        return self.options.timeout * (HARD_LIMIT_FACTOR_MX_TLS if self.options.check_mx_tls else HARD_LIMIT_FACTOR) + 2.0
+    async def _audit_and_release(self, domain, limit):
+        try:
+            return await self.audit_domain(domain)
+        finally:
+            limit.release()
 
-    def lookup_soon(self, name, rdtype):
-        """Start a lookup on the DNS pool; returns a callable that gives its Lookup."""
-        if self._dns_pool is None:
-            lookup = self.dns.lookup_sync(name, rdtype)
-            return lambda: lookup
-        return self._dns_pool.submit(self.dns.lookup_sync, name, rdtype).result
+    def hard_limit(self):
+        """Seconds after which a domain still running is given up on, keeping what was found until then."""
+        return self.options.timeout * DOMAIN_STAGES + DOMAIN_SLACK
 
     def _invalid(self, value, exc):
         result = _empty_result(value, None)
         result['findings'].append(finding('domain-invalid', '%r is not a domain name: %s' % (_clip(value), exc)))
-        result['status'] = 'fail'
-        result['enforce_ready'], result['enforce_blockers'] = enforce_readiness(result)
-        return result
-
-    def audit_domain_safely(self, domain):
-        try:
-            return self.audit_domain(domain)
-        except Exception as exc:  # one domain's surprise never costs the others their results
-            result = _empty_result(domain, domain)
-            where = traceback.extract_tb(exc.__traceback__)[-1]
-            result['findings'].append(finding('audit-error', '%s: %s (at %s:%d)' % (
-                type(exc).__name__, _clip(str(exc)), where.filename.rsplit('/', 1)[-1], where.lineno)))
-            result['status'] = 'unknown'
-            result['enforce_ready'], result['enforce_blockers'] = enforce_readiness(result)
-            return result
+        return _finish(result)
 
     # -- one domain ---------------------------------------------------------------------------
 
-    def audit_domain(self, domain):
-        """Audit one normalized domain; returns the result dict with status, findings and evidence."""
+    async def audit_domain(self, domain):
+        """Audit one normalized domain under its deadline; never raises for what a server or the input does."""
         result = _empty_result(domain, domain)
+        deadline = asyncio.get_running_loop().time() + self.hard_limit()
+        bound = asyncio.timeout_at(deadline)
+        try:
+            async with bound:
+                await self._audit_into(result, deadline)
+        except TimeoutError:
+            if not bound.expired():
+                raise
+            result['findings'].append(finding('audit-timeout', 'the audit of %s did not finish within %.0fs; '
+                                              'what was found until then is kept' % (domain, self.hard_limit())))
+        except Exception as exc:  # one domain's surprise never costs the others their results
+            where = traceback.extract_tb(exc.__traceback__)[-1]
+            result['findings'].append(finding('audit-error', '%s: %s (at %s:%d)' % (
+                type(exc).__name__, _clip(str(exc)), where.filename.rsplit('/', 1)[-1], where.lineno)))
+        return _finish(result)
+
+    async def _audit_into(self, result, deadline):
+        """Fill ``result`` step by step, so that a deadline keeps every section finished before it."""
+        domain = result['domain']
         findings = result['findings']
-        # The lookups that do not depend on each other run at once, so a silent nameserver costs one timeout.
-        pending = {
-            'mx': self.lookup_soon(domain, 'MX'),
-            'record': self.lookup_soon('_mta-sts.%s' % domain, 'TXT'),
-            'policy_a': self.lookup_soon('mta-sts.%s' % domain, 'A'),
-            'tlsrpt': self.lookup_soon('_smtp._tls.%s' % domain, 'TXT'),
-        }
-        result['mx'] = self._check_mx_records(domain, pending['mx'](), findings)
-        if result['mx'].get('null_mx'):
-            result['status'] = verdict(findings)
-            result['enforce_ready'], result['enforce_blockers'] = enforce_readiness(result)
-            return result
-        result['record'] = self._check_record(pending['record'](), findings)
-        result['policy'] = self._check_policy(domain, pending['policy_a'](), findings)
-        parsed = result['policy'].pop('parsed', None)
-        mode = parsed['mode'] if parsed else None
-        if parsed:
-            self._judge_policy(parsed, findings)
-            if mode in ('enforce', 'testing') and result['mx']['hosts']:
-                self._match_mx(parsed, result['mx'], mode, findings)
-        self._check_cert_expiry('policy-cert-expiring', result['policy'].get('certificate'),
-                                result['policy']['host'], findings)
-        result['tlsrpt'] = self._check_tlsrpt(pending['tlsrpt'](), findings)
-        self._check_tlsrpt_reports(domain, result['tlsrpt'], findings)
-        if self.options.check_dane and result['mx']['hosts'] and not result['mx']['implicit']:
-            self._check_dane(result['mx'], findings)
-        if self.options.check_mx_tls and result['mx']['hosts']:
-            self._check_mx_tls(result['mx'], mode, findings)
-        if self.options.check_consistency:
-            result['record']['consistency'] = self._check_consistency(domain, findings)
-        result['status'] = verdict(findings)
-        result['enforce_ready'], result['enforce_blockers'] = enforce_readiness(result)
-        return result
+        options = self.options
+        tasks = []
+
+        def start(coroutine):
+            task = asyncio.create_task(coroutine)
+            tasks.append(task)
+            return task
+
+        try:
+            # What does not depend on anything else starts at once, so a silent server costs one timeout.
+            policy = start(resolve_and_fetch_policy(self.dns, domain, options.timeout, self.ssl_context,
+                                                    address_filter=self._policy_address_refused))
+            consistency = None
+            if options.check_consistency:
+                consistency_evidence = {'zone': None, 'servers': [], 'consistent': None}
+                consistency_findings = []
+                consistency = start(self._check_consistency(domain, consistency_evidence, consistency_findings,
+                                                            deadline - DOMAIN_SLACK / 2))
+            mx_lookup, record_lookup, tlsrpt_lookup = await asyncio.gather(
+                self.dns.lookup(domain, 'MX'), self.dns.lookup('_mta-sts.%s' % domain, 'TXT'),
+                self.dns.lookup('_smtp._tls.%s' % domain, 'TXT'))
+            if mx_lookup.outcome == 'nxdomain':
+                self._domain_missing(result, mx_lookup, record_lookup, tlsrpt_lookup)
+                return
+            result['mx'] = self._check_mx_records(domain, mx_lookup, findings)
+            if result['mx']['null_mx']:
+                return
+            result['record'] = self._check_record(record_lookup, findings)
+            mx_hosts = result['mx']['hosts'][:MAX_MX_TLS_HOSTS]
+            tlsa = None
+            if options.check_dane and mx_hosts and not result['mx']['implicit']:
+                tlsa = start(_all(*(self.dns.lookup('_25._tcp.%s' % host['host'], 'TLSA')
+                                              for host in mx_hosts)))
+            mx_tls = None
+            if options.check_mx_tls and mx_hosts:
+                mx_tls = start(_all(*(self._mx_tls_facts(host['host']) for host in mx_hosts)))
+
+            result['policy'], policy_findings, parsed = await policy
+            findings.extend(_refusals_as_warnings_if_fetched(result['policy'], policy_findings))
+            result['policy'].pop('parsed', None)
+            mode = parsed['mode'] if parsed else None
+            if parsed:
+                self._judge_policy(parsed, findings)
+                if mode in ('enforce', 'testing') and result['mx']['hosts']:
+                    self._match_mx(parsed, result['mx'], mode, findings)
+            self._check_cert_expiry('policy-cert-expiring', result['policy'].get('certificate'),
+                                    result['policy']['host'], findings)
+            result['tlsrpt'] = self._check_tlsrpt(tlsrpt_lookup, findings)
+            self._check_tlsrpt_reports(domain, result['tlsrpt'], findings)
+            if tlsa is not None:
+                self._judge_dane(mx_hosts, await tlsa, findings)
+            if mx_tls is not None:
+                self._judge_mx_tls(mx_hosts, await mx_tls, mode, findings)
+            if consistency is not None:
+                result['record']['consistency'] = consistency_evidence
+                await consistency
+                findings.extend(consistency_findings)
+        finally:
+            for task in tasks:
+                if not task.done():
+                    task.cancel()
+                elif not task.cancelled():
+                    task.exception()  # retrieved: a task left behind by an early return logs nothing
+
+    def _domain_missing(self, result, mx_lookup, record_lookup, tlsrpt_lookup):
+        """NXDOMAIN for the domain itself: one root-cause finding instead of mx-implicit, txt-missing and the rest."""
+        domain = result['domain']
+        evidence = mx_lookup.as_evidence()
+        evidence.update({'hosts': [], 'implicit': False, 'null_mx': False})
+        result['mx'] = evidence
+        scratch = []  # the names below a domain that does not exist do not exist either (RFC 8020)
+        result['record'] = self._check_record(record_lookup, scratch)
+        result['tlsrpt'] = self._check_tlsrpt(tlsrpt_lookup, scratch)
+        via = ' (through CNAME %s)' % ' -> '.join(mx_lookup.cname_chain) if mx_lookup.cname_chain else ''
+        result['findings'].append(finding('domain-nxdomain', '%s does not exist in DNS (NXDOMAIN%s): it receives '
+                                          'no mail and can publish no MTA-STS policy' % (domain, via)))
+
+    def _policy_address_refused(self, host, address):
+        """The address policy for the policy host: None, or the finding for an address not contacted."""
+        reason = self.addresses.refusal(address)
+        if reason is None:
+            return None
+        return finding('policy-host-private-address', '%s resolves to %s, a %s address: not contacted '
+                       '(senders on the internet cannot reach it; see allow_private_addresses)' % (host, address, reason))
+
+    # -- MX hosts -----------------------------------------------------------------------------
+
+    def _check_mx_records(self, domain, lookup, findings):
+        evidence = lookup.as_evidence()
+        evidence.update({'hosts': [], 'implicit': False, 'null_mx': False})
+        if lookup.outcome == 'error':
+            findings.append(finding('mx-lookup-failed', 'MX lookup for %s failed: %s' % (domain, lookup.error)))
+            return evidence
+        records = lookup.records if lookup.ok else []
+        if len(records) == 1 and records[0][1] in ('', '.'):
+            evidence['null_mx'] = True  # RFC 7505: "MX 0 ." and nothing else
+            findings.append(finding('mx-null', '%s publishes a null MX and accepts no mail' % domain))
+            return evidence
+        if not records:
+            # RFC 5321 section 5.1: an existing domain without MX records is its own (implicit) MX
+            evidence['implicit'] = True
+            records = [(0, domain)]
+            findings.append(finding('mx-implicit', '%s has no MX record (%s); %s itself is the implicit MX' % (
+                domain, lookup.outcome, domain)))
+        evidence['hosts'] = [{'host': host, 'preference': preference, 'pattern': None}
+                             for preference, host in records if host not in ('', '.')]
+        return evidence
+
+    def _judge_dane(self, hosts, lookups, findings):
+        for host, lookup in zip(hosts, lookups):
+            host['tlsa'] = lookup.records if lookup.ok else []
+            if lookup.ok:
+                findings.append(finding('mx-dane-tlsa', 'MX host %s publishes %d TLSA record(s) at %s' % (
+                    host['host'], len(lookup.records), lookup.name)))
+
+    async def _mx_tls_facts(self, name):
+        """What the STARTTLS check of one MX host found: {'error'|'addresses', 'refused', 'tls'}."""
+        a_lookup, aaaa_lookup = await asyncio.gather(self.dns.lookup(name, 'A'), self.dns.lookup(name, 'AAAA'))
+        addresses = a_lookup.records + aaaa_lookup.records
+        failed = [item for item in (a_lookup, aaaa_lookup) if item.outcome == 'error']
+        if not addresses and failed:
+            return {'error': failed[0].error}
+        allowed, refused = self.addresses.split(addresses)
+        facts = {'addresses': addresses, 'refused': refused, 'tls': None}
+        if allowed:
+            facts['tls'] = await check_starttls_async(name, allowed[0], self.options.smtp_port, self.options.timeout,
+                                                      self.ssl_context)
+        return facts
+
+    def _judge_mx_tls(self, hosts, all_facts, mode, findings):
+        # RFC 8461 section 4: only an enforce policy makes a sender refuse a bad MX host.
+        severity = None if mode == 'enforce' else 'warning'
+        for host, facts in zip(hosts, all_facts):
+            name = host['host']
+            if 'error' in facts:
+                findings.append(finding('mx-lookup-failed', 'address lookup for MX host %s failed: %s' % (
+                    name, facts['error'])))
+                continue
+            if not facts['addresses']:
+                findings.append(finding('mx-host-missing', 'MX host %s has no A or AAAA record' % name,
+                                        severity_override=severity))
+                continue
+            for address, reason in facts['refused']:
+                findings.append(finding('mx-private-address', 'MX host %s resolves to %s, a %s address: not '
+                                        'contacted (see allow_private_addresses)' % (name, address, reason),
+                                        severity_override=severity))
+            tls = facts['tls']
+            if tls is None:
+                continue
+            host['tls'] = tls
+            if tls['problem']:
+                findings.append(finding(MX_TLS_PROBLEM_CODES[tls['problem']], 'MX host %s (%s): %s' % (
+                    name, tls['address'], tls['error']), severity_override=severity))
+            else:
+                self._check_cert_expiry('mx-cert-expiring', tls['certificate'], 'MX host %s' % name, findings)
+
+    # -- nameserver consistency ---------------------------------------------------------------
+
+    async def _check_consistency(self, domain, evidence, findings, deadline):
+        """Ask every authoritative nameserver of the zone for _mta-sts.<domain>, all at once, and compare.
+
+        ``evidence`` is filled as answers come, so the deadline keeps what was asked and answered by then.
+        """
+        name = '_mta-sts.%s' % domain
+        try:
+            async with asyncio.timeout_at(deadline):
+                await self._ask_nameservers(name, evidence, findings, deadline)
+        except TimeoutError:
+            findings.append(finding('txt-consistency-unknown', 'the nameservers of %s were not all asked within '
+                                    'the domain\'s deadline' % (evidence['zone'] or name)))
+            return
+        answered = [server for server in evidence['servers'] if server['outcome'] != 'error']
+        if len(answered) < len(evidence['servers']):
+            findings.append(finding('txt-consistency-unknown', '%d of %d nameserver address(es) of %s did not answer' % (
+                len(evidence['servers']) - len(answered), len(evidence['servers']), evidence['zone'])))
+        distinct = set(tuple(server['txt']) for server in answered)
+        evidence['consistent'] = len(distinct) <= 1
+        if len(distinct) > 1:
+            views = '; '.join('%s (%s): %s' % (server['ns'], server['address'], ' | '.join(server['txt']) or 'none')
+                              for server in answered)
+            findings.append(finding('txt-inconsistent', 'the nameservers of %s disagree on %s: %s' % (
+                evidence['zone'], name, views)))
+
+    async def _ask_nameservers(self, name, evidence, findings, deadline):
+        zone = evidence['zone'] = await self.dns.zone_of(name, deadline)
+        ns_lookup = await self.dns.lookup(zone, 'NS', deadline) if zone else None
+        if ns_lookup is None or not ns_lookup.ok:
+            findings.append(finding('txt-consistency-unknown', 'no NS records found for the zone of %s' % name))
+            return
+        ns_hosts = ns_lookup.records[:MAX_NS_HOSTS]
+        address_lookups = await asyncio.gather(*(
+            self.dns.lookup(ns_host, rdtype, deadline) for ns_host in ns_hosts for rdtype in ('A', 'AAAA')))
+        asked = []
+        for index, ns_host in enumerate(ns_hosts):
+            addresses = address_lookups[2 * index].records + address_lookups[2 * index + 1].records
+            if not addresses:
+                evidence['servers'].append({'ns': ns_host, 'address': None, 'outcome': 'error', 'error': 'no address'})
+                continue
+            allowed, refused = self.addresses.split(addresses)
+            for address, reason in refused:
+                findings.append(finding('ns-private-address', 'NS host %s resolves to %s, a %s address: not asked '
+                                        '(see allow_private_addresses)' % (ns_host, address, reason)))
+                evidence['servers'].append({'ns': ns_host, 'address': address, 'outcome': 'error',
+                                            'error': 'not asked: %s address' % reason, 'txt': []})
+            for address in allowed[:MAX_NS_ADDRESSES]:
+                server = {'ns': ns_host, 'address': address, 'outcome': 'error',
+                          'error': 'no answer within the domain\'s deadline', 'txt': []}
+                evidence['servers'].append(server)
+                asked.append(server)
+        await asyncio.gather(*(self._ask_nameserver(server, name, deadline) for server in asked))
+
+    async def _ask_nameserver(self, server, name, deadline):
+        answer = await self.dns.query_server(server['address'], name, 'TXT', deadline)
+        server.update({'outcome': answer.outcome, 'error': answer.error,
+                       'txt': sorted(text for text in answer.records if is_sts_candidate(text))})
+
+    # -- record, policy, TLS-RPT --------------------------------------------------------------
 
     def _check_cert_expiry(self, code, certificate, name, findings):
         if certificate and certificate['days_left'] < self.options.cert_min_days:
@@ -248,68 +434,6 @@ class Auditor(object):
             findings.append(finding('tlsrpt-reported-failures', 'senders reported %d failed session(s)%s%s' % (
                 failed, ' (%s)' % kinds if kinds else '',
                 '; %d report(s) for the domain could not be read' % malformed if malformed else '')))
-
-    def _check_dane(self, mx_evidence, findings):
-        # As many hosts as the STARTTLS check: thousands of MX hosts must not fill the DNS pool all domains share.
-        pending = [(host, self.lookup_soon('_25._tcp.%s' % host['host'], 'TLSA'))
-                   for host in mx_evidence['hosts'][:MAX_MX_TLS_HOSTS]]
-        for host, lookup in pending:
-            lookup = lookup()
-            host['tlsa'] = lookup.records if lookup.ok else []
-            if lookup.ok:
-                findings.append(finding('mx-dane-tlsa', 'MX host %s publishes %d TLSA record(s) at %s' % (
-                    host['host'], len(lookup.records), lookup.name)))
-
-    def _check_consistency(self, domain, findings):
-        """Ask every authoritative nameserver of the zone for _mta-sts.<domain> and compare the answers."""
-        name = '_mta-sts.%s' % domain
-        zone = self.dns.zone_of_sync(name)
-        evidence = {'zone': zone, 'servers': [], 'consistent': None}
-        ns_lookup = self.dns.lookup_sync(zone, 'NS') if zone else None
-        if ns_lookup is None or not ns_lookup.ok:
-            findings.append(finding('txt-consistency-unknown', 'no NS records found for the zone of %s' % name))
-            return evidence
-        for ns_host in ns_lookup.records[:MAX_NS_HOSTS]:
-            addresses = (self.dns.lookup_sync(ns_host, 'A').records or self.dns.lookup_sync(ns_host, 'AAAA').records)[:2]
-            if not addresses:
-                evidence['servers'].append({'ns': ns_host, 'address': None, 'outcome': 'error', 'error': 'no address'})
-                continue
-            for address in addresses:
-                answer = self.dns.query_server_sync(address, name, 'TXT')
-                sts = sorted(text for text in answer.records if is_sts_candidate(text))
-                evidence['servers'].append({'ns': ns_host, 'address': address, 'outcome': answer.outcome,
-                                            'error': answer.error, 'txt': sts})
-        answered = [server for server in evidence['servers'] if server['outcome'] != 'error']
-        if len(answered) < len(evidence['servers']):
-            findings.append(finding('txt-consistency-unknown', '%d of %d nameserver address(es) of %s did not answer' % (
-                len(evidence['servers']) - len(answered), len(evidence['servers']), zone)))
-        distinct = set(tuple(server['txt']) for server in answered)
-        evidence['consistent'] = len(distinct) <= 1
-        if len(distinct) > 1:
-            views = '; '.join('%s (%s): %s' % (server['ns'], server['address'], ' | '.join(server['txt']) or 'none')
-                              for server in answered)
-            findings.append(finding('txt-inconsistent', 'the nameservers of %s disagree on %s: %s' % (zone, name, views)))
-        return evidence
-
-    def _check_mx_records(self, domain, lookup, findings):
-        evidence = lookup.as_evidence()
-        evidence.update({'hosts': [], 'implicit': False, 'null_mx': False})
-        if lookup.outcome == 'error':
-            findings.append(finding('mx-lookup-failed', 'MX lookup for %s failed: %s' % (domain, lookup.error)))
-            return evidence
-        records = lookup.records if lookup.ok else []
-        if len(records) == 1 and records[0][1] in ('', '.'):
-            evidence['null_mx'] = True  # RFC 7505: "MX 0 ." and nothing else
-            findings.append(finding('mx-null', '%s publishes a null MX and accepts no mail' % domain))
-            return evidence
-        if not records:
-            evidence['implicit'] = True
-            records = [(0, domain)]
-            findings.append(finding('mx-implicit', '%s has no MX record (%s); %s itself is the implicit MX' % (
-                domain, lookup.outcome, domain)))
-        evidence['hosts'] = [{'host': host, 'preference': preference, 'pattern': None}
-                             for preference, host in records if host not in ('', '.')]
-        return evidence
 
     def _check_record(self, lookup, findings):
         name = lookup.name
@@ -338,56 +462,6 @@ class Auditor(object):
                 evidence['extensions'] = parsed['extensions']
         return evidence
 
-    def _policy_addresses(self, host, lookup_a, findings):
-        lookups = [lookup_a]
-        if not lookups[0].ok:
-            lookups.append(self.dns.lookup_sync(host, 'AAAA'))
-        addresses = [address for lookup in lookups for address in lookup.records]
-        evidence = {'lookups': [lookup.as_evidence() for lookup in lookups], 'addresses': addresses}
-        if not addresses:
-            failed = [lookup for lookup in lookups if lookup.outcome == 'error']
-            if failed:
-                findings.append(finding('policy-host-lookup-failed', 'address lookup for %s failed: %s' % (
-                    host, failed[0].error)))
-            else:
-                findings.append(finding('policy-host-missing', '%s has no A or AAAA record (%s)' % (
-                    host, lookups[-1].outcome)))
-        return addresses, evidence
-
-    def _check_policy(self, domain, lookup_a, findings):
-        host = 'mta-sts.%s' % domain
-        evidence = {'host': host, 'url': 'https://%s/.well-known/mta-sts.txt' % host}
-        addresses, evidence['dns'] = self._policy_addresses(host, lookup_a, findings)
-        if not addresses:
-            return evidence
-        fetched = None
-        for address in addresses[:MAX_POLICY_ADDRESSES]:
-            fetched = fetch_policy(host, address, self.options.timeout, self.ssl_context)
-            if fetched.problem != 'connect-failed':
-                break  # like a sender: only an unreachable address makes the next one worth a try
-        evidence.update(fetched.as_evidence())
-        if fetched.problem:
-            code = _POLICY_PROBLEM_CODES[fetched.problem]
-            findings.append(finding(code, 'https://%s/.well-known/mta-sts.txt (%s): %s' % (
-                host, fetched.address, fetched.detail)))
-            return evidence
-        try:
-            evidence['text'] = fetched.body.decode('utf-8')
-        except UnicodeDecodeError as exc:
-            evidence['text'] = fetched.body.decode('utf-8', 'replace')
-            findings.append(finding('policy-encoding', 'the policy is not UTF-8 text: %s' % exc))
-            return evidence
-        try:
-            parsed = parse_policy(evidence['text'])
-        except PolicyError as exc:
-            for code, message in _capped(exc.problems):
-                findings.append(finding(code, message))
-            return evidence
-        evidence['parsed'] = parsed
-        evidence.update({'version': parsed['version'], 'mode': parsed['mode'],
-                         'max_age': parsed['max_age'], 'mx': parsed['mx']})
-        return evidence
-
     def _judge_policy(self, parsed, findings):
         if parsed['mode'] == 'none':
             findings.append(finding('policy-mode-none', 'the policy is in mode none: senders drop MTA-STS'))
@@ -410,7 +484,7 @@ class Auditor(object):
             if host['pattern'] is None:
                 uncovered.append(('mx-not-covered', 'MX host %s matches no mx pattern of the policy (%s)%s' % (
                     host['host'], patterns, '' if mode == 'enforce' else '; in testing mode senders only report it')))
-        for code, message in _capped(uncovered):
+        for code, message in capped(uncovered, MAX_FINDINGS_PER_CODE):
             findings.append(finding(code, message, severity_override=None if mode == 'enforce' else 'warning'))
 
     def _check_tlsrpt(self, lookup, findings):
@@ -432,45 +506,11 @@ class Auditor(object):
                 findings.append(finding('tlsrpt-invalid', 'the TLS-RPT record at %s is invalid: %s' % (name, exc)))
         return evidence
 
-    def _check_mx_tls(self, mx_evidence, mode, findings):
-        # RFC 8461 section 4: only an enforce policy makes a sender refuse a bad MX host.
-        severity = None if mode == 'enforce' else 'warning'
-        for host in mx_evidence['hosts'][:MAX_MX_TLS_HOSTS]:
-            addresses, dns_evidence = self._mx_addresses(host['host'])
-            if addresses is None:
-                findings.append(finding('mx-lookup-failed', 'address lookup for MX host %s failed: %s' % (
-                    host['host'], dns_evidence)))
-                continue
-            if not addresses:
-                findings.append(finding('mx-host-missing', 'MX host %s has no A or AAAA record' % host['host'],
-                                        severity_override=severity))
-                continue
-            facts = check_starttls(host['host'], addresses[0], self.options.smtp_port, self.options.timeout,
-                                   self.smtp_context)
-            host['tls'] = facts
-            if facts['problem']:
-                findings.append(finding(_MX_TLS_PROBLEM_CODES[facts['problem']], 'MX host %s (%s): %s' % (
-                    host['host'], addresses[0], facts['error']), severity_override=severity))
-            else:
-                self._check_cert_expiry('mx-cert-expiring', facts['certificate'], 'MX host %s' % host['host'], findings)
-
-    def _mx_addresses(self, host):
-        lookup = self.dns.lookup_sync(host, 'A')
-        if not lookup.ok:
-            lookup6 = self.dns.lookup_sync(host, 'AAAA')
-            if lookup6.ok:
-                return lookup6.records, None
-            failed = [item for item in (lookup, lookup6) if item.outcome == 'error']
-            if failed:
-                return None, failed[0].error
-        return lookup.records, None
-
-
 # Warnings that do not fail a domain in testing mode but would break mail once it enforces.
 _ENFORCE_BLOCKING_WARNINGS = frozenset((
     'mx-not-covered', 'mx-starttls-missing', 'mx-cert-invalid', 'mx-connect-failed', 'mx-tls-error',
     'mx-host-missing', 'policy-cert-expiring', 'mx-cert-expiring', 'tlsrpt-missing', 'tlsrpt-invalid',
-    'tlsrpt-reported-failures', 'txt-inconsistent',
+    'tlsrpt-reported-failures', 'txt-inconsistent', 'mx-private-address',
 ))
 
 
@@ -492,93 +532,23 @@ def enforce_readiness(result):
     return not blockers, blockers
 
 
-class _WorkerPool(object):
-    """Daemon threads that audit a list of domains; a domain past the hard limit is given up on.
-
-    Daemon threads, because a thread stuck on a hostile server must not keep the module from exiting;
-    a stuck thread is replaced so the domains queued behind it still run.
-    """
-
-    def __init__(self, auditor, domains, hard_limit):
-        self.auditor = auditor
-        self.work = queue.Queue()
-        for domain in domains:
-            self.work.put(domain)
-        self.total = len(domains)
-        self.hard_limit = hard_limit
-        self.done = {}
-        self.running = {}   # domain -> (started, thread)
-        self.changed = threading.Condition()
-
-    def run(self):
-        if not self.total:
-            return self.done
-        size = min(self.auditor.options.concurrency, self.total)
-        dns_pool = concurrent.futures.ThreadPoolExecutor(
-            max_workers=min(4 * size, MAX_DNS_THREADS), thread_name_prefix='mta-sts-dns')
-        self.auditor._dns_pool = dns_pool
-        try:
-            for _n in range(size):
-                self._start_worker()
-            with self.changed:
-                while len(self.done) < self.total:
-                    self.changed.wait(timeout=0.5)
-                    self._give_up_on_stuck_domains()
-        finally:
-            self.auditor._dns_pool = None
-            # Lookups still queued belong to given-up domains: drop them, or the process waits for them at exit.
-            dns_pool.shutdown(wait=False, cancel_futures=True)
-        return self.done
-
-    def _start_worker(self):
-        thread = threading.Thread(target=self._worker, name='mta-sts-audit')
-        thread.daemon = True
-        thread.start()
-
-    def _worker(self):
-        me = threading.current_thread()
-        while True:
-            try:
-                domain = self.work.get_nowait()
-            except queue.Empty:
-                return
-            with self.changed:
-                self.running[domain] = (time.monotonic(), me)
-            result = self.auditor.audit_domain_safely(domain)
-            with self.changed:
-                if self.running.pop(domain, (None, None))[1] is not me:
-                    return  # given up on while it ran: a replacement took its place
-                self.done[domain] = result
-                self.changed.notify()
-
-    def _give_up_on_stuck_domains(self):
-        now = time.monotonic()
-        for domain, (started, _thread) in list(self.running.items()):
-            if now - started > self.hard_limit:
-                del self.running[domain]
-                result = _empty_result(domain, domain)
-                result['findings'].append(finding('audit-timeout', 'the audit of %s did not finish within %.0fs' % (
-                    domain, self.hard_limit)))
-                result['status'] = verdict(result['findings'])
-                result['enforce_ready'], result['enforce_blockers'] = enforce_readiness(result)
-                self.done[domain] = result
-                self._start_worker()
+async def _all(*coroutines):
+    """``asyncio.gather`` as a coroutine, so it can be a task of its own."""
+    return await asyncio.gather(*coroutines)
 
 
-def _capped(problems, limit=MAX_FINDINGS_PER_CODE):
-    """``(code, message)`` pairs, at most ``limit`` of each code, then one that counts the rest."""
-    shown = {}
-    hidden = {}
-    out = []
-    for code, message in problems:
-        if shown.get(code, 0) < limit:
-            shown[code] = shown.get(code, 0) + 1
-            out.append((code, message))
-        else:
-            hidden[code] = hidden.get(code, 0) + 1
-    for code, count in sorted(hidden.items()):
-        out.append((code, '%d more %s finding(s) not listed' % (count, code)))
-    return out
+def _refusals_as_warnings_if_fetched(evidence, findings):
+    """Policy-host addresses refused by the address policy only warn when another address was contacted."""
+    if evidence.get('address') is None:
+        return findings
+    return [finding(item['code'], item['message'], severity_override='warning')
+            if item['code'] == 'policy-host-private-address' else item for item in findings]
+
+
+def _finish(result):
+    result['status'] = verdict(result['findings'])
+    result['enforce_ready'], result['enforce_blockers'] = enforce_readiness(result)
+    return result
 
 
 def _empty_result(value, domain):

@@ -24,6 +24,8 @@ CATALOG = {
     # Input
     'domain-invalid': ('fail', 'The input is not a valid domain name',
                        'Fix the entry in the list of accepted domains.'),
+    'domain-nxdomain': ('fail', 'The domain does not exist in DNS (NXDOMAIN)',
+                        'Remove the domain from the list of accepted domains, or publish its zone.'),
     'audit-error': ('unknown', 'The audit of this domain stopped on an unexpected error',
                     'Rerun; if it persists, report the message as a bug of mailsec.mta_sts.'),
     'audit-timeout': ('unknown', 'The audit of this domain did not finish within its hard limit',
@@ -41,6 +43,8 @@ CATALOG = {
                          'Bring every nameserver up to date; a stale one keeps some senders on the old policy id.'),
     'txt-consistency-unknown': ('info', 'The authoritative nameservers could not all be asked for _mta-sts',
                                 'Check that every NS host of the zone resolves and answers.'),
+    'ns-private-address': ('info', 'An NS host of the zone resolves to a private or special-purpose address',
+                           'Publish public addresses for the zone\'s nameservers; the audit did not ask this one.'),
     'txt-ignored': ('info', 'TXT records at _mta-sts.<domain> that do not begin with v=STSv1 were ignored',
                     'Remove records that are not MTA-STS records from _mta-sts.<domain>.'),
     # HTTPS: fetching the policy (RFC 8461 section 3.3)
@@ -48,6 +52,10 @@ CATALOG = {
                             'Publish A/AAAA (or a CNAME) for mta-sts.<domain> pointing at the policy web server.'),
     'policy-host-lookup-failed': ('unknown', 'The address lookup of mta-sts.<domain> got no authoritative answer',
                                   'Check the domain\'s nameservers (SERVFAIL, REFUSED or timeout).'),
+    'policy-host-private-address': ('fail', 'mta-sts.<domain> resolves to a private or special-purpose address',
+                                    'Point mta-sts.<domain> at public addresses only; senders on the internet cannot '
+                                    'reach loopback, private or link-local ones. The audit did not contact it '
+                                    '(allow_private_addresses=true audits labs and split-horizon set-ups).'),
     'policy-connect-failed': ('fail', 'The policy host refused or dropped the HTTPS connection',
                               'Make the web server listen on port 443 of every address of mta-sts.<domain>.'),
     'policy-timeout': ('fail', 'The policy download did not finish within the timeout',
@@ -114,6 +122,9 @@ CATALOG = {
                          'Renew the MX host\'s certificate before senders in enforce mode refuse it.'),
     'mx-dane-tlsa': ('info', 'An MX host publishes TLSA records (DANE, RFC 7672)',
                      'Nothing to do: senders that support DANE apply it before MTA-STS (RFC 8461 section 2).'),
+    'mx-private-address': ('fail', 'An MX host resolves to a private or special-purpose address',
+                           'Publish public addresses for every MX host; the audit did not contact this one '
+                           '(allow_private_addresses=true audits labs and split-horizon set-ups).'),
     'mx-connect-failed': ('fail', 'An MX host could not be reached on the SMTP port',
                           'Make every MX host accept SMTP connections.'),
     'mx-tls-error': ('fail', 'The STARTTLS handshake with an MX host failed',

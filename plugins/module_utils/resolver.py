@@ -7,9 +7,12 @@ No Ansible imports. A lookup never raises: it returns a Lookup whose ``outcome``
 ``answer``, ``nxdomain`` or ``nodata`` (authoritative answers), or ``error`` (SERVFAIL,
 REFUSED, timeout, malformed answers: no answer the verdict may rely on).
 
-A lost datagram must not change a verdict: a UDP query unanswered after RETRANSMIT_INTERVAL is sent
-again, to the next nameserver in turn, until the lookup's deadline (RFC 1035 section 4.2.1, RFC 1536
-section 1: retransmit, rotate servers); an answer to any of the copies counts. A truncated answer is
+A lost datagram must not change a verdict: a UDP query left unanswered is sent again, to the next
+nameserver in turn, until the lookup's deadline (RFC 1035 section 4.2.1, RFC 1536 section 1: retransmit,
+rotate servers); an answer to any of the copies counts. The first interval adapts to the round-trip
+times seen (RFC 6298's smoothed RTT and variance, samples only from queries sent once), between
+MIN_RETRANSMIT_INTERVAL and RETRANSMIT_INTERVAL, and doubles with each copy, so a slow server is not
+flooded. A truncated answer is
 asked again over TCP (RFC 7766 section 5); SERVFAIL, REFUSED or a malformed answer sends the query to
 the next server at once. One deadline bounds the whole lookup, CNAME hops included.
 """
@@ -39,8 +42,8 @@ except ImportError:
     HAS_DNSPYTHON = False
 
 MAX_CNAME_HOPS = 8
-RETRANSMIT_INTERVAL = 1.0      # seconds before an unanswered UDP query is sent again
-MIN_RETRANSMIT_INTERVAL = 0.2  # short timeouts retransmit sooner, never faster than this
+RETRANSMIT_INTERVAL = 1.0      # at most this long before an unanswered UDP query is sent again
+MIN_RETRANSMIT_INTERVAL = 0.2  # never sooner than this
 EDNS_PAYLOAD = 1232            # the DNS flag day 2020 size; larger answers come over TCP
 
 
@@ -88,8 +91,26 @@ class DnsClient(object):
             dns.inet.af_for_address(address)  # ValueError for anything but an IP address
         self.port = int(port)
         self.timeout = float(timeout)
-        self.retransmit = max(MIN_RETRANSMIT_INTERVAL, min(RETRANSMIT_INTERVAL, self.timeout / 6.0))
+        # short timeouts still leave room for several copies
+        self.max_retransmit = max(MIN_RETRANSMIT_INTERVAL, min(RETRANSMIT_INTERVAL, self.timeout / 6.0))
+        self._srtt = None
+        self._rttvar = None
         self._backend = dns.asyncbackend.get_backend('asyncio')
+
+    @property
+    def retransmit(self):
+        """Seconds before the first copy of a query is sent again: srtt + 4 rttvar (RFC 6298 section 2), bounded."""
+        if self._srtt is None:
+            return self.max_retransmit
+        return max(MIN_RETRANSMIT_INTERVAL, min(self.max_retransmit, self._srtt + 4 * self._rttvar))
+
+    def _sample(self, rtt):
+        """RFC 6298 section 2.2/2.3: alpha 1/8, beta 1/4."""
+        if self._srtt is None:
+            self._srtt, self._rttvar = rtt, rtt / 2.0
+        else:
+            self._rttvar = 0.75 * self._rttvar + 0.25 * abs(self._srtt - rtt)
+            self._srtt = 0.875 * self._srtt + 0.125 * rtt
 
     def deadline(self, deadline=None):
         """The monotonic time a lookup started now must end by: ``timeout`` from now, or ``deadline`` if sooner."""
@@ -187,6 +208,8 @@ class DnsClient(object):
         sockets = {}
         asked = set(servers)
         attempt = 0
+        interval = self.retransmit
+        first_sent = None
         try:
             while True:
                 live = [server for server in servers if server not in failed]
@@ -206,9 +229,13 @@ class DnsClient(object):
                 except OSError as exc:
                     failed[server] = 'unreachable (%s)' % _short(exc)
                     continue
-                resend_at = min(deadline, now + self.retransmit)
+                first_sent = first_sent or now
+                resend_at = min(deadline, now + interval)
+                interval = min(2 * interval, self.max_retransmit)  # back off: a slow server gets fewer copies
                 response = await self._receive(query, sock, asked, resend_at, deadline, failed)
                 if response is not None:
+                    if attempt == 1:  # Karn: a sample only from a query sent once
+                        self._sample(time.monotonic() - first_sent)
                     return response, None
         finally:
             for sock in sockets.values():

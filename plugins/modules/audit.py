@@ -90,6 +90,18 @@ options:
         when they disagree (C(txt-inconsistent)) - a stale secondary keeps some senders on the old policy id.
     type: bool
     default: false
+  allow_private_addresses:
+    description:
+      - Contact policy hosts, MX hosts and NS hosts that resolve to loopback, link-local, private (RFC 1918, RFC 4193),
+        unspecified, multicast or other special-purpose addresses (RFC 6890).
+      - By default they are not contacted and the domain gets C(policy-host-private-address), C(mx-private-address) or
+        C(ns-private-address) naming the host and the address; senders on the internet cannot use such a host either.
+      - B(Risk:) with V(true), whoever controls a domain's DNS can make the audit connect to internal services next to
+        it (an AWX node's loopback, a cloud metadata address, internal web and mail servers): a request-forgery channel
+        and a way to map internal ports 443, 25 and 53. Set it only for test labs and split-horizon set-ups whose
+        internal view is what you mean to audit.
+    type: bool
+    default: false
   tlsrpt_summary:
     description:
       - What senders reported (RFC 8460), per domain, as RV(mailsec.mta_sts.tlsrpt_info#module:domains) returns it
@@ -171,6 +183,7 @@ domains:
           mailsec.mta_sts.'
         - 'C(audit-timeout) (unknown) - The audit of this domain did not finish within its hard limit. A server held a connection open past every
           timeout; rerun, and check the domain''s servers.'
+        - 'C(domain-nxdomain) (fail) - The domain does not exist in DNS (NXDOMAIN). Remove the domain from the list of accepted domains, or publish its zone.'
         - 'C(txt-missing) (fail) - No v=STSv1 TXT record at _mta-sts.<domain>. Publish "v=STSv1; id=<id>;" at _mta-sts.<domain>, after the policy is
           online.'
         - 'C(txt-multiple) (fail) - More than one v=STSv1 TXT record at _mta-sts.<domain>. Keep exactly one v=STSv1 record; senders ignore the domain
@@ -182,12 +195,17 @@ domains:
           stale one keeps some senders on the old policy id.'
         - 'C(txt-consistency-unknown) (info) - The authoritative nameservers could not all be asked for _mta-sts. Check that every NS host of the zone
           resolves and answers.'
+        - 'C(ns-private-address) (info) - An NS host of the zone resolves to a private or special-purpose address. Publish public addresses for the zone''s
+          nameservers; the audit did not ask this one.'
         - 'C(txt-ignored) (info) - TXT records at _mta-sts.<domain> that do not begin with v=STSv1 were ignored. Remove records that are not MTA-STS
           records from _mta-sts.<domain>.'
         - 'C(policy-host-missing) (fail) - mta-sts.<domain> has no address record. Publish A/AAAA (or a CNAME) for mta-sts.<domain> pointing at the
           policy web server.'
         - 'C(policy-host-lookup-failed) (unknown) - The address lookup of mta-sts.<domain> got no authoritative answer. Check the domain''s
           nameservers (SERVFAIL, REFUSED or timeout).'
+        - 'C(policy-host-private-address) (fail) - mta-sts.<domain> resolves to a private or special-purpose address. Point mta-sts.<domain> at public
+          addresses only; senders on the internet cannot reach loopback, private or link-local ones. The audit did not contact it
+          (allow_private_addresses=true audits labs and split-horizon set-ups).'
         - 'C(policy-connect-failed) (fail) - The policy host refused or dropped the HTTPS connection. Make the web server listen on port 443 of every
           address of mta-sts.<domain>.'
         - 'C(policy-timeout) (fail) - The policy download did not finish within the timeout. Make the policy host answer quickly; senders give up as
@@ -237,6 +255,8 @@ domains:
         - 'C(mx-dane-tlsa) (info) - An MX host publishes TLSA records (DANE, RFC 7672). Nothing to do: senders that support DANE apply it before MTA-
           STS (RFC 8461 section 2).'
         - 'C(mx-connect-failed) (fail) - An MX host could not be reached on the SMTP port. Make every MX host accept SMTP connections.'
+        - 'C(mx-private-address) (fail) - An MX host resolves to a private or special-purpose address. Publish public addresses for every MX host; the audit
+          did not contact this one (allow_private_addresses=true audits labs and split-horizon set-ups).'
         - 'C(mx-tls-error) (fail) - The STARTTLS handshake with an MX host failed. Offer TLS 1.2 or newer on every MX host.'
         - 'C(mx-host-missing) (fail) - An MX host name has no address record. Publish A/AAAA records for every MX host, or remove the MX record.'
         - 'C(tlsrpt-missing) (warn) - No TLS-RPT record at _smtp._tls.<domain>. Publish "v=TLSRPTv1; rua=mailto:..." to receive reports from senders.'
@@ -536,6 +556,7 @@ def main():
             check_dane=dict(type='bool', default=True),
             check_consistency=dict(type='bool', default=False),
             tlsrpt_summary=dict(type='dict'),
+            allow_private_addresses=dict(type='bool', default=False),
         ),
         supports_check_mode=True,
     )
@@ -557,7 +578,7 @@ def main():
         timeout=params['timeout'], concurrency=params['concurrency'], require_mode=params['require_mode'],
         check_mx_tls=params['check_mx_tls'], smtp_port=params['smtp_port'], cert_min_days=params['cert_min_days'],
         check_dane=params['check_dane'], check_consistency=params['check_consistency'],
-        tlsrpt_summary=params['tlsrpt_summary'])
+        tlsrpt_summary=params['tlsrpt_summary'], allow_private_addresses=params['allow_private_addresses'])
     try:
         auditor = Auditor(options)
     except (OSError, ValueError) as exc:  # an unreadable CA bundle, a nameserver that is not an address
@@ -565,7 +586,7 @@ def main():
     results = auditor.audit_domains(params['domains'])
     ran_with = dict((key, params[key]) for key in (
         'nameservers', 'dns_port', 'ca_path', 'timeout', 'concurrency', 'require_mode', 'check_mx_tls', 'smtp_port',
-        'cert_min_days', 'check_dane', 'check_consistency'))
+        'cert_min_days', 'check_dane', 'check_consistency', 'allow_private_addresses'))
     ran_with['tlsrpt_summary'] = params['tlsrpt_summary'] is not None
     module.exit_json(changed=False, domains=results, counts=count_statuses(results), options=ran_with)
 

@@ -35,11 +35,13 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 ZONE = 'mtasts-bench.test'
+# MTA_STS_LAB_SLOT=N moves the bench lab to 127.77.N.x and DNS port 20053 + 2N, as it moves the test lab.
+SLOT = int(os.environ.get('MTA_STS_LAB_SLOT') or 0)
 DNS_IP = '127.0.0.1'
-DNS_PORT = 20053              # the proxy; BIND listens on DNS_PORT + 1 (the test lab uses 10053)
-POLICY_IP = '127.77.0.1'      # proxy on 443, nginx on NGINX_PORT
-SLOW_IP = '127.77.0.2'        # proxy that never answers
-MX_IP = '127.77.0.25'         # address of the MX hosts; never contacted (check_mx_tls is off)
+DNS_PORT = 20053 + 2 * SLOT   # the proxy; BIND listens on DNS_PORT + 1 (the test lab uses 10053)
+POLICY_IP = '127.77.%d.1' % SLOT      # proxy on 443, nginx on NGINX_PORT
+SLOW_IP = '127.77.%d.2' % SLOT        # proxy that never answers
+MX_IP = '127.77.%d.25' % SLOT         # address of the MX hosts; never contacted (check_mx_tls is off)
 HTTPS_PORT = 443
 NGINX_PORT = 8443
 READY_TIMEOUT = 60.0
@@ -321,6 +323,15 @@ class BenchLab(object):
         prefix = os.path.join(self.root, 'nginx')
         self._spawn('nginx', [_command('nginx'), '-p', prefix, '-c', os.path.join(prefix, 'nginx.conf'),
                               '-e', os.path.join(prefix, 'logs', 'error.log'), '-g', 'daemon off;'], 'nginx.log')
+        self._start_proxy()
+
+    def set_dns_loss(self, loss):
+        """Restart the delay proxy with another --dns-loss (BIND and nginx keep running)."""
+        stop_pids({'delayproxy': self.pids.pop('delayproxy')})
+        self.dns_loss = float(loss)
+        self._start_proxy()
+
+    def _start_proxy(self):
         ready = os.path.join(self.root, 'proxy.ready')
         if os.path.exists(ready):
             os.unlink(ready)

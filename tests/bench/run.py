@@ -3,7 +3,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Benchmark: mailsec.mta_sts.audit against checkdmarc and postfix-mta-sts-resolver on one lab.
 
-    .venv/bin/python tests/bench/run.py --n 1000 --n 10000      # the table of docs/benchmark.md
+    .venv/bin/python tests/bench/run.py --n 1000 --n 10000 --loss-runs 0.01,0.05 --hostile --markdown FILE
+                                                                # the tables of docs/benchmark.md (make bench)
     .venv/bin/python tests/bench/run.py --check-concurrency     # results identical at 1, 8, 64, 256?
     .venv/bin/python tests/bench/run.py --down DIR              # stop a lab kept with --keep-lab
 
@@ -17,6 +18,11 @@ for each N runs, on that same lab:
 4. postfix-mta-sts-resolver 1.5.x ``STSResolver.resolve`` under asyncio, --concurrency at a time;
 
 checks every verdict against the lab's truth where the tool judges the case, and prints the table.
+``--loss-runs`` then restarts the lab's delay proxy dropping that share of UDP DNS answers and runs our
+module and postfix-mta-sts-resolver again on --loss-n domains: a lost datagram must not change a verdict.
+``--hostile`` starts the hostile servers of tests/lab/hostile.py and audits every kind (the audit core in
+a process of its own): verdicts, wall time against 3 x timeout + 4 s, peak RSS. ``--markdown FILE``
+writes every table in Markdown, to paste into docs/benchmark.md.
 The peers are installed into their own virtual environment (--peers-venv). Everything the script
 starts is stopped by its PID (or its own process group) on exit, error or Ctrl-C.
 Not part of the test suite's pass/fail; needs root (port 443 on 127.77.0.x), bind9 and nginx.
@@ -25,6 +31,7 @@ Not part of the test suite's pass/fail; needs root (port 443 on 127.77.0.x), bin
 from __future__ import absolute_import, division, print_function
 
 import argparse
+import io
 import json
 import os
 import random
@@ -290,6 +297,10 @@ class Runner(object):
             'nameservers': [benchlab.DNS_IP], 'dns_port': self.lab.dns_port, 'ca_path': self.lab.ca_path,
             'timeout': self.args.timeout,
         }
+        if _knows_option(collection, 'allow_private_addresses'):
+            common['allow_private_addresses'] = True  # the lab is on loopback
+        if self.args.processes is not None and _knows_option(collection, 'processes'):
+            common['processes'] = self.args.processes
         single = [{
             'name': 'Benchmark: audit every domain in one module call',
             'hosts': 'localhost', 'connection': 'local', 'gather_facts': False,
@@ -446,6 +457,15 @@ class Runner(object):
         measured['process_max_rss_kb'] = data['max_rss_kb']
         measured['results'] = data['verdicts']
         return measured
+
+
+def _knows_option(collection, option):
+    """Does the audit module of this tree have ``option``? (a --compare tree may be older)"""
+    try:
+        with open(os.path.join(collection, 'plugins', 'modules', 'audit.py')) as handle:
+            return '\n  %s:\n' % option in handle.read()
+    except OSError:
+        return False
 
 
 def machine_busy_seconds():
@@ -672,6 +692,82 @@ def concurrency_check(runner, lab, n, levels, log):
     return identical
 
 
+# -- lossy DNS and hostile servers ---------------------------------------------------------------
+
+def print_loss_table(rows, out=sys.stdout):
+    print('\nVerdicts with lost DNS datagrams (the delay proxy drops that share of UDP answers; every verdict '
+          'must stay right):\n', file=out)
+    print('| UDP DNS answers lost | tool | N | right / judged | answers dropped | wall s | domains/s | CPU s |', file=out)
+    print('|---|---|---|---|---|---|---|---|', file=out)
+    for row in rows:
+        print('| %g %% | %s | %s | %d / %d | %s | %.1f | %.1f | %s |' % (
+            100 * row['loss'], row['tool'], '{:,}'.format(row['n']), row['agree'], row['judged'],
+            '{:,}'.format(row['dns_dropped']), row['wall_s'], row['rate'],
+            '%.1f' % row['cpu_s'] if row['cpu_s'] is not None else 'n/a'), file=out)
+    for row in rows:
+        if row['mismatches']:
+            print('  %s at %g %% loss disagrees with the truth: %s' % (row['tool'], 100 * row['loss'],
+                                                                     json.dumps(row['mismatches'])), file=out)
+
+
+def run_hostile(args, root, log):
+    """Every kind of tests/lab/hostile.py, audited by the audit core in a process of its own."""
+    sys.path.insert(0, os.path.join(REPO, 'tests', 'lab'))
+    import hostile  # noqa: E402  (the lab's hostile servers)
+
+    timeout = args.hostile_timeout
+    special = set(hostile.SMTP_KINDS) | set(hostile.PRIVATE_KINDS)
+    good = [hostile.domain_name('good', n) for n in range(8)]
+    groups = [
+        ('DNS and HTTPS kinds', [hostile.domain_name(kind, 1) for kind in sorted(set(hostile.KINDS) - special)
+                                 if kind != 'good'] + good, {}, 3),
+        ('SMTP kinds, check_mx_tls (4 more flooding MX hosts)',
+         [hostile.domain_name(kind, 1) for kind in sorted(hostile.SMTP_KINDS)]
+         + [hostile.domain_name(kind, n) for kind in ('smtpflood250', 'smtpflood220') for n in (2, 3)],
+         {'check_mx_tls': True}, 4),
+        ('private-address kinds, allow_private_addresses false, check_mx_tls',
+         [hostile.domain_name(kind, 1) for kind in sorted(hostile.PRIVATE_KINDS)],
+         {'check_mx_tls': True, 'allow_private_addresses': False}, 3),
+    ]
+    workdir = os.path.join(root, 'hostile')
+    log('hostile: starting the servers of tests/lab/hostile.py')
+    info = hostile.start_process(workdir, max_seconds=1800)
+    rows = []
+    try:
+        for index, (title, domains, options, stages) in enumerate(groups):
+            log('hostile: %s (%d domains)' % (title, len(domains)))
+            report = hostile.run_audit_process(domains, info, workdir, timeout=timeout, name='hostile-%d' % index,
+                                               **options)
+            wrong = []
+            for result in report['results']:
+                status, codes = hostile.expected(result['domain'])
+                if result['status'] != status or not set(codes) <= set(result['codes']):
+                    wrong.append('%s: %s %s' % (result['domain'], result['status'], ','.join(result['codes'])))
+            limit = stages * timeout + 4.0
+            rows.append({'title': title, 'total': len(domains), 'right': len(domains) - len(wrong), 'wrong': wrong,
+                         'wall_s': report['process_wall'], 'limit_s': limit,
+                         'in_time': report['process_wall'] <= limit, 'max_rss_kb': report['maxrss_kb']})
+            log('  %d/%d right, %.1f s (limit %.0f s), %s MB' % (rows[-1]['right'], rows[-1]['total'],
+                                                              rows[-1]['wall_s'], limit, _mb(report['maxrss_kb'])))
+    finally:
+        hostile.stop_process(info)
+    return rows
+
+
+def print_hostile_table(rows, timeout, out=sys.stdout):
+    print('\nHostile servers (tests/lab/hostile.py), timeout %g s, the audit core in a process of its own:\n'
+          % timeout, file=out)
+    print('| kinds | right / total | process wall s | limit s | peak RSS MB |', file=out)
+    print('|---|---|---|---|---|', file=out)
+    for row in rows:
+        print('| %s | %d / %d | %.1f | %.0f%s | %s |' % (row['title'], row['right'], row['total'], row['wall_s'],
+                                                       row['limit_s'], '' if row['in_time'] else ' (MISSED)',
+                                                       _mb(row['max_rss_kb'])), file=out)
+    for row in rows:
+        for line in row['wrong'][:10]:
+            print('  wrong: %s' % line, file=out)
+
+
 # -- main -----------------------------------------------------------------------------------------
 
 def _ns(values):
@@ -731,9 +827,22 @@ def parse_args(argv):
     parser.add_argument('--python', default=sys.executable,
                         help='interpreter with ansible-core, dnspython, urllib3, trustme (this one)')
     parser.add_argument('--json', help='also write every measurement to this file')
+    parser.add_argument('--markdown', metavar='FILE', help='also write the tables in Markdown to FILE')
+    parser.add_argument('--loss-runs', action='append',
+                        help='after the main runs, run ours and postfix-mta-sts-resolver again with this share '
+                        'of UDP DNS answers dropped; repeat or give a list (0.01,0.05)')
+    parser.add_argument('--loss-n', type=int, default=1000, help='domains of each --loss-runs run (1000)')
+    parser.add_argument('--hostile', action='store_true',
+                        help='also audit every kind of tests/lab/hostile.py (needs ports 25, 53, 443 of 127.66.x)')
+    parser.add_argument('--hostile-timeout', type=float, default=2.0, help='timeout of the hostile runs (2)')
+    parser.add_argument('--processes', type=int,
+                        help='the processes option of our module (default: the module default)')
     parser.add_argument('--down', metavar='DIR', help='stop the lab kept in DIR with --keep-lab, and exit')
     args = parser.parse_args(argv)
     args.n = _ns(args.n)
+    args.loss_runs = [float(part) for value in args.loss_runs or [] for part in str(value).split(',') if part.strip()]
+    if any(not 0 < loss < 1 for loss in args.loss_runs):
+        parser.error('--loss-runs takes shares between 0 and 1 (0.01,0.05)')
     args.collection = os.path.abspath(args.collection)
     if args.compare:
         args.compare = os.path.abspath(args.compare)
@@ -768,7 +877,8 @@ def main(argv=None):
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _on_signal)
     root = os.path.abspath(args.lab_dir) if args.lab_dir else tempfile.mkdtemp(prefix='mailsec-bench-')
-    size = max(args.n + ([args.check_n] if args.check_concurrency else []) + [args.lab_size or 0])
+    size = max(args.n + ([args.check_n] if args.check_concurrency else []) + [args.lab_size or 0]
+               + ([args.loss_n] if args.loss_runs else []))
     lab = benchlab.BenchLab(root, size, dns_latency_ms=args.dns_latency_ms, https_latency_ms=args.https_latency_ms,
                             broken_share=args.broken_share, hold_s=max(60.0, 4 * args.timeout),
                             dns_port=args.dns_port, python=args.python, dns_loss=args.dns_loss)
@@ -814,18 +924,44 @@ def main(argv=None):
                 run = runner.peer('postfix-mta-sts-resolver', peers_python, domains)
                 rows.append(make_row(POSTFIX, n, run, False, lab.truth))
                 log('  %.1f s' % run['wall_s'])
+        loss_rows = []
+        for loss in args.loss_runs:
+            log('lab: the delay proxy now drops %g of the UDP DNS answers' % loss)
+            lab.set_dns_loss(loss)
+            domains = lab.domains[:args.loss_n]
+            run = runner.ours_single(domains, args.concurrency, name='loss-%g' % loss)
+            loss_rows.append(dict(make_row(OURS, args.loss_n, run, False, lab.truth), loss=loss))
+            log('  ours: %d/%d right, %.1f s' % (loss_rows[-1]['agree'], loss_rows[-1]['judged'], run['wall_s']))
+            if peers_python:
+                run = runner.peer('postfix-mta-sts-resolver', peers_python, domains)
+                loss_rows.append(dict(make_row(POSTFIX, args.loss_n, run, False, lab.truth), loss=loss))
+                log('  %s: %d/%d right' % (POSTFIX, loss_rows[-1]['agree'], loss_rows[-1]['judged']))
+        if args.loss_runs and lab.dns_loss != args.dns_loss:
+            lab.set_dns_loss(args.dns_loss)
+        hostile_rows = run_hostile(args, root, log) if args.hostile else []
+        report = io.StringIO()
         if rows:
             print('\nMTA-STS audit benchmark: DNS latency %g ms, HTTPS latency %g ms, broken share %g, timeout %g s, '
                   'concurrency %d, %d CPUs' % (
                       args.dns_latency_ms, args.https_latency_ms, args.broken_share, args.timeout, args.concurrency,
-                      os.cpu_count() or 0))
-            print('collection measured: %s' % describe_tree(args.collection))
+                      os.cpu_count() or 0), file=report)
+            print('collection measured: %s\n' % describe_tree(args.collection), file=report)
             if args.compare:
-                print('compared with: %s' % describe_tree(args.compare))
-            print_table(rows)
-            print_notes(rows)
-            print_growth(rows)
-        ok = ok and all(row['agree'] == row['judged'] for row in rows)
+                print('compared with: %s' % describe_tree(args.compare), file=report)
+            print_table(rows, out=report)
+            print_notes(rows, out=report)
+            print_growth(rows, out=report)
+        if loss_rows:
+            print_loss_table(loss_rows, out=report)
+        if hostile_rows:
+            print_hostile_table(hostile_rows, args.hostile_timeout, out=report)
+        print(report.getvalue(), end='')
+        if args.markdown:
+            with open(args.markdown, 'w') as handle:
+                handle.write(report.getvalue())
+            log('tables written to %s' % args.markdown)
+        ok = ok and all(row['agree'] == row['judged'] for row in rows + loss_rows)
+        ok = ok and all(row['right'] == row['total'] and row['in_time'] for row in hostile_rows)
     except (KeyboardInterrupt, Interrupted) as exc:
         log('interrupted (%s): stopping everything' % (str(exc) or 'Ctrl-C'))
         ok = False

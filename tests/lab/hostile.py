@@ -246,6 +246,8 @@ def _records(domain, rel, kind):
         if dns_kind in ('mxflood', 'mxtlsa'):
             return {'MX': ['10 m%04d.%s.' % (n, domain) for n in range(flood_count(domain))]}
         return {'MX': ['10 mx1.%s.' % domain]}
+    if rel == 'mx1' and dns_kind == 'private-mx':
+        return {'A': ['10.0.0.25'], 'AAAA': ['fd00::25']}
     if rel == 'mx1' or (dns_kind in ('mxflood', 'mxtlsa') and re.match(r'^m[0-9]{4}$', rel)):
         return {'A': [mx_address(kind)]}
     if rel == '_mta-sts':
@@ -256,6 +258,8 @@ def _records(domain, rel, kind):
             texts.append(JINJA)
         return {'TXT': texts}
     if rel == 'mta-sts':
+        if dns_kind in PRIVATE_POLICY_HOSTS:
+            return PRIVATE_POLICY_HOSTS[dns_kind]
         return {'A': [web_ip(kind['web'])]}
     if rel == '_smtp._tls':
         if dns_kind == 'jinja':
@@ -986,6 +990,31 @@ SMTP_KINDS = {
 KINDS.update(SMTP_KINDS)
 
 
+# ---------------------------------------------------------------------------------------------------
+# private addresses: DNS that points the audit at loopback, link-local, private or unspecified addresses.
+# Audited with allow_private_addresses false only (the default): nothing of them may be contacted, and
+# since the lab itself is on loopback, every policy host here is refused as well.
+
+PRIVATE_POLICY_HOSTS = {   # dns kind -> the records of mta-sts.<domain>
+    'private-loopback': {'A': ['127.0.0.1']},
+    'private-unspecified': {'A': ['0.0.0.0']},
+    'private-v6loopback': {'AAAA': ['::1']},
+    'private-metadata': {'A': ['169.254.169.254']},
+    'private-rfc1918': {'A': ['10.0.0.1', '192.168.1.1']},
+    'private-ula': {'AAAA': ['fd00::443']},
+    'private-mapped': {'AAAA': ['::ffff:127.0.0.1']},
+    'private-multicast': {'A': ['224.0.0.1']},
+}
+PRIVATE_KINDS = dict(
+    [('priv%s' % dns_kind.split('-', 1)[1], _kind(
+        dns=dns_kind, status='fail', codes=['policy-host-private-address'],
+        summary='mta-sts.<domain> resolves to %s' % ', '.join(sum(PRIVATE_POLICY_HOSTS[dns_kind].values(), []))))
+     for dns_kind in PRIVATE_POLICY_HOSTS]
+    + [('privmx', _kind(dns='private-mx', status='fail', codes=['policy-host-private-address', 'mx-private-address'],
+                        summary='its MX host resolves to 10.0.0.25 and fd00::25 (with check_mx_tls)'))])
+KINDS.update(PRIVATE_KINDS)
+
+
 def smtp_ip(behaviour):
     return NET + str(SMTP[behaviour])
 
@@ -1214,14 +1243,15 @@ def stop_process(info, timeout=15.0):
 # ---------------------------------------------------------------------------------------------------
 # the audit core, measured, in a process of its own
 
-def audit(domains, info, timeout, concurrency, out_path):
+def audit(domains, info, timeout, concurrency, out_path, check_mx_tls=False, allow_private_addresses=True):
     """Audit ``domains`` with the collection's Auditor; writes a summary with wall time and peak RSS."""
     import resource
 
     from ansible_collections.mailsec.mta_sts.plugins.module_utils.audit import AuditOptions, Auditor
 
     options = AuditOptions(nameservers=[info['nameserver']], dns_port=info['dns_port'], ca_path=info['ca_path'],
-                           timeout=timeout, concurrency=concurrency)
+                           timeout=timeout, concurrency=concurrency, check_mx_tls=check_mx_tls,
+                           allow_private_addresses=allow_private_addresses)
     started = time.monotonic()
     results = Auditor(options).audit_domains(domains)
     wall = time.monotonic() - started
@@ -1251,7 +1281,8 @@ def collection_pythonpath(workdir):
     return os.path.join(workdir, 'collections')
 
 
-def run_audit_process(domains, info, workdir, timeout=2.0, concurrency=64, name='audit', limit=600):
+def run_audit_process(domains, info, workdir, timeout=2.0, concurrency=64, name='audit', limit=600,
+                      check_mx_tls=False, allow_private_addresses=True):
     """Run ``audit`` (the Auditor) in a child process; returns its report (wall, maxrss_kb, results).
 
     ``process_wall`` is the child's whole life: threads the audit leaves working keep a process from ending.
@@ -1267,6 +1298,8 @@ def run_audit_process(domains, info, workdir, timeout=2.0, concurrency=64, name=
     env['PYTHONPATH'] = os.pathsep.join([collection_pythonpath(workdir)] + [p for p in [env.get('PYTHONPATH')] if p])
     argv = [sys.executable, os.path.abspath(__file__), 'audit', '--domains-file', domains_path, '--info', info_path,
             '--timeout', str(timeout), '--concurrency', str(concurrency), '--out', out_path]
+    argv += ['--check-mx-tls'] if check_mx_tls else []
+    argv += [] if allow_private_addresses else ['--deny-private-addresses']
     started = time.monotonic()
     proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=limit, check=False)
     process_wall = time.monotonic() - started
@@ -1343,6 +1376,9 @@ def main(argv=None):
     p_audit.add_argument('--timeout', type=float, default=2.0)
     p_audit.add_argument('--concurrency', type=int, default=64)
     p_audit.add_argument('--out', required=True)
+    p_audit.add_argument('--check-mx-tls', action='store_true')
+    p_audit.add_argument('--deny-private-addresses', action='store_true',
+                         help='allow_private_addresses false (the lab is on loopback: every host is refused)')
     sub.add_parser('kinds')
     args = parser.parse_args(argv)
     if args.command == 'serve':
@@ -1352,7 +1388,8 @@ def main(argv=None):
             domains = json.load(handle)
         with open(args.info) as handle:
             info = json.load(handle)
-        audit(domains, info, args.timeout, args.concurrency, args.out)
+        audit(domains, info, args.timeout, args.concurrency, args.out, check_mx_tls=args.check_mx_tls,
+              allow_private_addresses=not args.deny_private_addresses)
     else:
         print(kinds_table())
     return 0

@@ -639,7 +639,9 @@ def _lab_vars(root, domains, options=None):
     lines += ['mailsec_mta_sts_nameservers: [%s]' % json.dumps(sc.DNS_IP),
               'mailsec_mta_sts_dns_port: %d' % sc.DNS_PORT,
               'mailsec_mta_sts_ca_path: %s' % json.dumps(_path(root, 'ca.pem')),
-              'mailsec_mta_sts_timeout: 5']
+              'mailsec_mta_sts_timeout: 5',
+              '# the lab listens on loopback, which the audit does not contact unless allowed',
+              'mailsec_mta_sts_allow_private_addresses: true']
     for key, value in sorted((options or {}).items()):
         lines.append('mailsec_mta_sts_%s: %s' % (key, json.dumps(value)))
     return '\n'.join(lines) + '\n'

@@ -64,11 +64,14 @@ HTTPS_PORT = 443
 
 # Codes no lab scenario can produce on purpose (they catch bugs of the audit itself).
 NOT_PRODUCIBLE = frozenset(['audit-error'])
-# Codes produced by other tests: audit-timeout (tests/unit test_worker_pool.py), the consistency codes
+# Codes produced by other tests: audit-timeout (tests/unit test_audit_engine.py), the consistency codes
 # (test_readiness.py, two BIND servers), tlsrpt-reported-failures (test_readiness.py, a TLS-RPT summary),
-# policy-content-encoding (tests/unit test_network_rules.py, until the audit maps it from fetch.py).
+# policy-content-encoding (tests/unit test_network_rules.py, until the audit maps it from fetch.py), the
+# address policy's codes (test_hostile_private.py, test_audit_engine.py: this lab is on loopback and is
+# audited with allow_private_addresses).
 COVERED_ELSEWHERE = frozenset(['audit-timeout', 'txt-inconsistent', 'txt-consistency-unknown',
-                               'tlsrpt-reported-failures', 'policy-content-encoding'])
+                               'tlsrpt-reported-failures', 'policy-content-encoding', 'policy-host-private-address',
+                               'mx-private-address', 'ns-private-address'])
 
 # name: (module options, what the group is for)
 GROUPS = {
@@ -285,7 +288,8 @@ def _build():
         S('txt-invalid', 'id with a dash', fails('txt-invalid'), txt=['v=STSv1; id=2024-05-01;']),
         S('txt-invalid-id-long', 'id of 33 characters', fails('txt-invalid'), txt=['v=STSv1; id=%s;' % ('a' * 33)]),
         S('txt-invalid-no-id', 'no id field', fails('txt-invalid'), txt=['v=STSv1;']),
-        S('nxdomain', 'the domain does not exist (NXDOMAIN is an answer)', fails('txt-missing'),
+        S('nxdomain', 'the domain does not exist: one root-cause finding (NXDOMAIN is an answer)',
+          fails('domain-nxdomain', absent=['mx-implicit', 'txt-missing']),
           domain='gone.nxdomain.test', zones=['nxdomain.test'], txt=[], mx=[], hosts={}, policy_ip=None,
           tlsrpt=[]),
 
