@@ -199,15 +199,8 @@ async def fetch_policy_async(host, addresses, timeout, ssl_context, port=443):
 
 
 def fetch_policy(host, addresses, timeout, ssl_context, port=443):
-    """``fetch_policy_async`` for callers without an event loop (modules, the thread-based audit).
-
-    Called inside a running event loop it returns the coroutine, to be awaited.
-    """
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(fetch_policy_async(host, addresses, timeout, ssl_context, port=port))
-    return fetch_policy_async(host, addresses, timeout, ssl_context, port=port)
+    """``fetch_policy_async`` for callers without an event loop: one loop for the call."""
+    return asyncio.run(fetch_policy_async(host, addresses, timeout, ssl_context, port=port))
 
 
 async def _fetch_one(host, address, port, ssl_context, deadline):

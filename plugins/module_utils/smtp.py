@@ -151,12 +151,8 @@ async def check_starttls_async(mx_host, address, port, timeout, ssl_context):
 
 
 def check_starttls(mx_host, address, port, timeout, ssl_context):
-    """``check_starttls_async`` for callers without an event loop; inside a running loop, the coroutine."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(check_starttls_async(mx_host, address, port, timeout, ssl_context))
-    return check_starttls_async(mx_host, address, port, timeout, ssl_context)
+    """``check_starttls_async`` for callers without an event loop: one loop for the call."""
+    return asyncio.run(check_starttls_async(mx_host, address, port, timeout, ssl_context))
 
 
 async def _quit(reader, writer, deadline):

@@ -47,7 +47,8 @@ options:
   address:
     description:
       - IP address of the web server to connect to. When not set, the A and AAAA records of the policy host are
-        looked up and each address is tried until one answers, as senders do.
+        looked up (both at once) and the addresses tried in that order, the next one only when one is unreachable,
+        as senders do - at most four, all within one O(timeout).
     type: str
   port:
     description:
@@ -133,6 +134,8 @@ verified:
   sample: true
 '''
 
+import ipaddress
+
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.mailsec.mta_sts.plugins.module_utils.domain import DomainError, normalize_domain
@@ -165,6 +168,12 @@ def main():
         module.fail_json(msg='domain %r is not a domain name: %s' % (params['domain'], exc))
     if params['timeout'] <= 0 or not 0 < params['port'] < 65536 or not 0 < params['dns_port'] < 65536:
         module.fail_json(msg='timeout must be above 0, port and dns_port from 1 to 65535')
+    if params['address']:
+        try:
+            ipaddress.ip_address(params['address'])
+        except ValueError:
+            module.fail_json(msg='address %r is not an IP address; give the web server\'s IPv4 or IPv6 address, '
+                                 'or leave it out to look up mta-sts.%s' % (params['address'], domain))
     try:
         context = tls_client_context(params['ca_path'])
     except (OSError, ValueError) as exc:

@@ -65,12 +65,11 @@ HTTPS_PORT = 443
 # Codes no lab scenario can produce on purpose (they catch bugs of the audit itself).
 NOT_PRODUCIBLE = frozenset(['audit-error'])
 # Codes produced by other tests: audit-timeout (tests/unit test_audit_engine.py), the consistency codes
-# (test_readiness.py, two BIND servers), tlsrpt-reported-failures (test_readiness.py, a TLS-RPT summary),
-# policy-content-encoding (tests/unit test_network_rules.py, until the audit maps it from fetch.py), the
+# (test_readiness.py, two BIND servers), tlsrpt-reported-failures (test_readiness.py, a TLS-RPT summary), the
 # address policy's codes (test_hostile_private.py, test_audit_engine.py: this lab is on loopback and is
 # audited with allow_private_addresses).
 COVERED_ELSEWHERE = frozenset(['audit-timeout', 'txt-inconsistent', 'txt-consistency-unknown',
-                               'tlsrpt-reported-failures', 'policy-content-encoding', 'policy-host-private-address',
+                               'tlsrpt-reported-failures', 'policy-host-private-address',
                                'mx-private-address', 'ns-private-address'])
 
 # name: (module options, what the group is for)
@@ -400,6 +399,8 @@ def _build():
           passes(), policy_ip=INTERIM_IP),
         S('policy-cert-cn-only', 'the policy host certificate names it in the subject CN only (no subjectAltName)',
           fails('policy-cert-name-mismatch'), web={'cert': 'cn-only'}),
+        S('policy-content-encoding', 'the policy comes with Content-Encoding br, which the request did not offer',
+          fails('policy-content-encoding'), web={'response': 'brotli'}),
         S('mxtls-cn-only', 'the MX certificate names the MX host in the subject CN only (no subjectAltName)',
           fails('mx-cert-invalid'), group='check_mx_tls', hosts={'mx1': SMTP_CNONLY_IP}),
     ]

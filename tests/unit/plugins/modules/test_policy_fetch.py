@@ -104,3 +104,26 @@ def test_policy_fetch_without_address_reports_a_failed_lookup(capsys, server):
     result = run(capsys, server, address=None, nameservers=['127.0.0.1'], dns_port=9, timeout=0.5)
     assert result['verified'] is False
     assert result['problem'] == 'policy-host-lookup-failed'
+
+
+def test_policy_fetch_address_must_be_an_ip_address(capsys, server):
+    """A host name would be resolved by the system resolver, not the audit's: a clear error instead."""
+    result = run(capsys, server, address='web.example.org')
+    assert result['failed'] is True and 'is not an IP address' in result['msg']
+
+
+_PLAIN_GET = Handler.do_GET
+
+
+def _early_hints_then_policy(self):
+    self.send_response_only(103)
+    self.send_header('Link', '</style.css>; rel=preload; as=style')
+    self.end_headers()
+    _PLAIN_GET(self)
+
+
+def test_policy_fetch_reads_past_interim_responses(capsys, server, monkeypatch):
+    """Issue 11 item 6 through the module the deploy role uses: 103 Early Hints, then 200."""
+    monkeypatch.setattr(Handler, 'do_GET', _early_hints_then_policy)
+    result = run(capsys, server, expected_id=policy_id(POLICY))
+    assert result['problem'] is None and result['verified'] is True and result['http_status'] == 200
