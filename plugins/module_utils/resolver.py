@@ -10,9 +10,9 @@ REFUSED, timeout, malformed answers: no answer the verdict may rely on).
 A lost datagram must not change a verdict: a UDP query left unanswered is sent again, to the next
 nameserver in turn, until the lookup's deadline (RFC 1035 section 4.2.1, RFC 1536 section 1: retransmit,
 rotate servers); an answer to any of the copies counts. The first interval adapts to the round-trip
-times seen (RFC 6298's smoothed RTT and variance, samples only from queries sent once), between
-MIN_RETRANSMIT_INTERVAL and RETRANSMIT_INTERVAL, and doubles with each copy, so a slow server is not
-flooded. A truncated answer is
+times seen (RFC 6298's smoothed RTT and variance, samples only from queries sent once, backed off after
+a timeout until the next sample), between MIN_RETRANSMIT_INTERVAL and RETRANSMIT_INTERVAL, and doubles
+with each copy, so a slow or congested server is not flooded. A truncated answer is
 asked again over TCP (RFC 7766 section 5); SERVFAIL, REFUSED or a malformed answer sends the query to
 the next server at once. One deadline bounds the whole lookup, CNAME hops included.
 """
@@ -27,7 +27,6 @@ import time
 
 try:
     import dns.asyncbackend
-    import dns.asyncquery
     import dns.exception
     import dns.flags
     import dns.inet
@@ -45,6 +44,7 @@ MAX_CNAME_HOPS = 8
 RETRANSMIT_INTERVAL = 1.0      # at most this long before an unanswered UDP query is sent again
 MIN_RETRANSMIT_INTERVAL = 0.2  # never sooner than this
 EDNS_PAYLOAD = 1232            # the DNS flag day 2020 size; larger answers come over TCP
+BIG_ANSWER = 16384             # octets of a TCP answer parsed in a thread
 
 
 class Lookup(object):
@@ -95,6 +95,7 @@ class DnsClient(object):
         self.max_retransmit = max(MIN_RETRANSMIT_INTERVAL, min(RETRANSMIT_INTERVAL, self.timeout / 6.0))
         self._srtt = None
         self._rttvar = None
+        self._backoff = 1  # RFC 6298 section 5.5: a timeout backs the interval off until the next sample
         self._backend = dns.asyncbackend.get_backend('asyncio')
 
     @property
@@ -102,10 +103,11 @@ class DnsClient(object):
         """Seconds before the first copy of a query is sent again: srtt + 4 rttvar (RFC 6298 section 2), bounded."""
         if self._srtt is None:
             return self.max_retransmit
-        return max(MIN_RETRANSMIT_INTERVAL, min(self.max_retransmit, self._srtt + 4 * self._rttvar))
+        return max(MIN_RETRANSMIT_INTERVAL, min(self.max_retransmit, (self._srtt + 4 * self._rttvar) * self._backoff))
 
     def _sample(self, rtt):
         """RFC 6298 section 2.2/2.3: alpha 1/8, beta 1/4."""
+        self._backoff = 1
         if self._srtt is None:
             self._srtt, self._rttvar = rtt, rtt / 2.0
         else:
@@ -237,6 +239,9 @@ class DnsClient(object):
                     if attempt == 1:  # Karn: a sample only from a query sent once
                         self._sample(time.monotonic() - first_sent)
                     return response, None
+                if server not in failed and time.monotonic() < deadline:
+                    # no answer in time: congestion or loss; every lookup of this client waits longer now
+                    self._backoff = min(2 * self._backoff, 16)
         finally:
             for sock in sockets.values():
                 await sock.close()
@@ -280,17 +285,41 @@ class DnsClient(object):
             return None  # RFC 1035 section 7.2: try the next server
 
     async def _tcp(self, query, server, deadline, failed):
-        """The whole answer over TCP (RFC 7766 section 5), within the lookup's deadline."""
+        """The whole answer over TCP (RFC 7766 section 5, RFC 1035 section 4.2.2 framing), within the deadline.
+
+        A big answer (thousands of records) takes dnspython a second of CPU to parse: it is parsed in a
+        thread, so the event loop, and every other domain's timers, keep running meanwhile.
+        """
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return None
+        writer = None
         try:
-            return await dns.asyncquery.tcp(query, server, timeout=remaining, port=self.port,
-                                            backend=self._backend)
-        except dns.exception.Timeout:
+            async with asyncio.timeout(remaining):
+                reader, writer = await asyncio.open_connection(server, self.port)
+                wire = query.to_wire()
+                writer.write(len(wire).to_bytes(2, 'big') + wire)
+                length = int.from_bytes(await reader.readexactly(2), 'big')
+                data = await reader.readexactly(length)
+                if length > BIG_ANSWER:
+                    response = await asyncio.to_thread(dns.message.from_wire, data)
+                else:
+                    response = dns.message.from_wire(data)
+            if not query.is_response(response):
+                failed[server] = 'answered another question over TCP'
+                return None
+            return response
+        except TimeoutError:
             failed[server] = 'timeout over TCP after %.1fs' % remaining
-        except (dns.exception.DNSException, OSError, EOFError, ValueError) as exc:
-            failed[server] = 'failed over TCP (%s)' % _short(exc or type(exc).__name__)
+        except asyncio.IncompleteReadError:
+            failed[server] = 'closed the TCP connection before the whole answer'
+        except OSError as exc:
+            failed[server] = 'failed over TCP (%s)' % _short(exc.strerror or type(exc).__name__)
+        except Exception as exc:  # dnspython raises many kinds for malformed wire data
+            failed[server] = 'sent a malformed answer over TCP (%s)' % _short(exc or type(exc).__name__)
+        finally:
+            if writer is not None:
+                writer.transport.abort()
         return None
 
 

@@ -1118,32 +1118,37 @@ def _smtp_line(conn, deadline, stop, limit=4096):
 class HostileServers(object):
     """The DNS server and every policy host, in threads of this process; ``stop()`` joins them."""
 
-    def __init__(self, root, https_port=HTTPS_PORT, dns_port=DNS_PORT, behaviours=None, smtp_port=SMTP_PORT):
+    def __init__(self, root, https_port=HTTPS_PORT, dns_port=DNS_PORT, behaviours=None, smtp_port=SMTP_PORT,
+                 dns=True):
         self.root = os.path.abspath(root)
         os.makedirs(self.root, exist_ok=True)
         self.web = HostileWeb(self.root, port=https_port, behaviours=behaviours)
-        self.dns = HostileDNS(DNS_IP, dns_port)
+        self.dns = HostileDNS(DNS_IP, dns_port) if dns else None  # dns=False: it runs elsewhere, on dns_port
+        self.dns_port = dns_port
         self.smtp = HostileSMTP(port=smtp_port)
 
     def start(self):
-        self.dns.start()
+        if self.dns is not None:
+            self.dns.start()
         try:
             self.web.start()
             self.smtp.start()
         except Exception:
             self.web.stop()
-            self.dns.stop()
+            if self.dns is not None:
+                self.dns.stop()
             raise
         return self.info()
 
     def stop(self):
         self.smtp.stop()
         self.web.stop()
-        self.dns.stop()
+        if self.dns is not None:
+            self.dns.stop()
 
     def info(self):
-        return {'pid': os.getpid(), 'root': self.root, 'ca_path': self.web.ca_path, 'nameserver': self.dns.ip,
-                'dns_port': self.dns.port, 'https_port': self.web.port, 'https_ports': dict(self.web.ports), 'net': NET,
+        return {'pid': os.getpid(), 'root': self.root, 'ca_path': self.web.ca_path, 'nameserver': DNS_IP,
+                'dns_port': self.dns.port if self.dns is not None else self.dns_port, 'https_port': self.web.port, 'https_ports': dict(self.web.ports), 'net': NET,
                 'smtp_port': self.smtp.port, 'smtp_ports': dict(self.smtp.ports),
                 'zone': ZONE}
 
@@ -1155,22 +1160,53 @@ class HostileServers(object):
         self.stop()
 
 
-def serve(root, https_port=HTTPS_PORT, dns_port=DNS_PORT, max_seconds=3600.0):
-    """Run until SIGTERM, SIGINT or ``max_seconds``; writes ROOT/hostile.json once everything listens."""
-    servers = HostileServers(root, https_port=https_port, dns_port=dns_port)
-    info = servers.start()
+def _dns_process(dns_port, conn, max_seconds):
+    """The DNS server alone, in a process of its own (see ``serve``); sends its port, then its query count."""
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda signum, frame: stopping.set())
-    signal.signal(signal.SIGINT, lambda signum, frame: stopping.set())
-    path = os.path.join(servers.root, 'hostile.json')
-    with open(path + '.tmp', 'w') as handle:
-        json.dump(info, handle)
-    os.rename(path + '.tmp', path)
-    print('hostile servers ready: DNS %s:%d, HTTPS on %sN:%d' % (DNS_IP, dns_port, NET, https_port), flush=True)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops it
+    dns_server = HostileDNS(DNS_IP, dns_port).start()
+    conn.send(dns_server.port)
     stopping.wait(max_seconds)
-    servers.stop()
-    print('hostile servers stopped (%d DNS queries, %d HTTPS connections)' % (
-        servers.dns.queries, servers.web.connections), flush=True)
+    dns_server.stop()
+    conn.send(dns_server.queries)
+
+
+def serve(root, https_port=HTTPS_PORT, dns_port=DNS_PORT, max_seconds=3600.0):
+    """Run until SIGTERM, SIGINT or ``max_seconds``; writes ROOT/hostile.json once everything listens.
+
+    The DNS server runs in a process of its own, as it would on its own machine: the policy hosts that stream
+    bombs and floods must not starve it of this process's interpreter lock (its answers would come late for
+    reasons no real DNS server has).
+    """
+    import multiprocessing
+    parent_end, child_end = multiprocessing.Pipe()
+    dns_process = multiprocessing.get_context('fork').Process(
+        target=_dns_process, args=(dns_port, child_end, max_seconds + 30), name='hostile-dns', daemon=True)
+    dns_process.start()  # before any thread of this process exists
+    if not parent_end.poll(30):
+        dns_process.kill()
+        raise RuntimeError('the hostile DNS server did not start')
+    dns_port = parent_end.recv()
+    servers = HostileServers(root, https_port=https_port, dns_port=dns_port, dns=False)
+    try:
+        info = servers.start()
+        stopping = threading.Event()
+        signal.signal(signal.SIGTERM, lambda signum, frame: stopping.set())
+        signal.signal(signal.SIGINT, lambda signum, frame: stopping.set())
+        path = os.path.join(servers.root, 'hostile.json')
+        with open(path + '.tmp', 'w') as handle:
+            json.dump(info, handle)
+        os.rename(path + '.tmp', path)
+        print('hostile servers ready: DNS %s:%d, HTTPS on %sN:%d' % (DNS_IP, dns_port, NET, https_port), flush=True)
+        stopping.wait(max_seconds)
+        servers.stop()
+    finally:
+        dns_process.terminate()
+        queries = parent_end.recv() if parent_end.poll(10) else None
+        dns_process.join(10)
+    print('hostile servers stopped (%s DNS queries, %d HTTPS connections)' % (
+        queries, servers.web.connections), flush=True)
 
 
 def start_process(root, https_port=HTTPS_PORT, dns_port=DNS_PORT, max_seconds=3600.0, timeout=30.0):

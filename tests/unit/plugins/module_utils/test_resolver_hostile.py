@@ -53,8 +53,6 @@ CASES = [
     ('dnstc', _sts('dnstc'), 'TXT', 'answer', lambda lookup: lookup.records == [hostile.sts_record('')]),
     ('dnsbigtxt', _sts('dnsbigtxt'), 'TXT', 'answer',
      lambda lookup: len(lookup.records) == 239 and sum(len(t) for t in lookup.records) > 60000),
-    ('mxflood', hostile.domain_name('mxflood'), 'MX', 'answer',
-     lambda lookup: len(lookup.records) == hostile.MX_FLOOD_COUNT),
     ('dnscnameshort', _sts('dnscnameshort'), 'TXT', 'answer',
      lambda lookup: len(lookup.cname_chain) == hostile.CNAME_CHAIN_SHORT and lookup.records),
     ('dnstcdrip', _sts('dnstcdrip'), 'TXT', 'error', None),
@@ -99,6 +97,14 @@ def test_lookup_against_hostile_dns(lookups, index):
     assert elapsed <= TIMEOUT + MARGIN, '%s %s took %.2fs with timeout %.1fs' % (name, rdtype, elapsed, TIMEOUT)
     if check is not None:
         assert check(lookup), (lookup.records[:3], lookup.error, lookup.cname_chain)
+
+
+def test_lookup_of_thousands_of_mx_records_over_tcp(server):
+    """2,900 MX records (64 KiB over TCP) are one answer; dnspython takes about a second of CPU to parse them
+    (in a thread, so the event loop goes on), hence a longer timeout than the other cases."""
+    client = DnsClient([server.ip], server.port, 4.0)
+    lookup = client.lookup_sync(hostile.domain_name('mxflood'), 'MX')
+    assert lookup.outcome == 'answer' and len(lookup.records) == hostile.MX_FLOOD_COUNT, lookup.error
 
 
 def test_lookup_slow_cname_chain_ends_within_one_timeout(server):

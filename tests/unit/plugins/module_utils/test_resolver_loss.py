@@ -33,7 +33,7 @@ import hostile  # noqa: E402
 from ansible_collections.mailsec.mta_sts.plugins.module_utils import resolver  # noqa: E402
 from ansible_collections.mailsec.mta_sts.plugins.module_utils.resolver import DnsClient  # noqa: E402
 
-TIMEOUT = 3.0             # first retransmission within 0.5 s, then backing off: four or five copies
+TIMEOUT = 5.0             # retransmissions within 0.83 s, backing off: five copies or more
 MARGIN = 0.75
 
 
