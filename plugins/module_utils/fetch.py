@@ -30,8 +30,8 @@ except ImportError:
 
 from .findings import capped, finding
 from .policy import MAX_POLICY_BYTES, PolicyError, parse_policy
-from .tls import (DIAGNOSTIC_CONTEXT, certificate_facts, classify_tls_error, der_certificate_facts,  # noqa: F401
-                  name_mismatch_words, tls_client_context)
+from .tls import (DIAGNOSTIC_CONTEXT, certificate_facts, classify_tls_error, connect_words,  # noqa: F401
+                  der_certificate_facts, name_mismatch_words, os_error_detail, tls_client_context)
 
 HAS_URLLIB3 = HAS_H11  # the name the audit module still imports; the HTTP client is h11 now
 
@@ -219,7 +219,7 @@ async def _fetch_one(host, address, port, ssl_context, deadline):
                     words = name_mismatch_words(host, facts)
                 return result.fail(outcome, words, technical)
             except OSError as exc:
-                return result.fail('connect-failed', _connect_words(address, port, exc), _os_error(exc))
+                return result.fail('connect-failed', connect_words(address, port, exc), os_error_detail(exc))
             tls = writer.get_extra_info('ssl_object')
             result.tls_version = tls.version()
             result.certificate = certificate_facts(tls.getpeercert())
@@ -245,18 +245,6 @@ async def _unverified_certificate(address, port, host):
             writer.transport.abort()
 
 
-def _connect_words(address, port, exc):
-    if isinstance(exc, ConnectionRefusedError):
-        return 'the connection to %s port %d was refused' % (address, port)
-    if isinstance(exc, ConnectionResetError):
-        return 'the connection to %s port %d was reset' % (address, port)
-    return 'could not connect to %s port %d (%s)' % (address, port, exc.strerror or 'network error')
-
-
-def _os_error(exc):
-    return '%s: %s' % (exc.__class__.__name__, exc.strerror or exc)
-
-
 async def _exchange(result, host, reader, writer):
     connection = h11.Connection(our_role=h11.CLIENT, max_incomplete_event_size=MAX_HEADER_BYTES)
     request = h11.Request(method='GET', target=POLICY_PATH, headers=[
@@ -274,7 +262,7 @@ async def _exchange(result, host, reader, writer):
     except h11.RemoteProtocolError as exc:
         result.fail('http-error', _protocol_words(exc), 'h11: %s' % exc)
     except OSError as exc:
-        result.fail('http-error', 'the connection broke during the download', _os_error(exc))
+        result.fail('http-error', 'the connection broke during the download', os_error_detail(exc))
 
 
 async def _next_event(connection, reader):

@@ -18,7 +18,8 @@ import re
 import ssl
 import time
 
-from .tls import DIAGNOSTIC_CONTEXT, certificate_facts, classify_tls_error, der_certificate_facts, name_mismatch_words
+from .tls import (DIAGNOSTIC_CONTEXT, certificate_facts, classify_tls_error, connect_words, der_certificate_facts,
+                  name_mismatch_words, os_error_detail)
 
 EHLO_NAME = 'mta-sts-audit.invalid'
 MAX_REPLY_LINES = 64        # an EHLO reply lists a dozen extensions; more is a flood
@@ -80,8 +81,7 @@ async def _starttls_session(mx_host, address, port, ssl_context, facts):
     try:
         reader, writer = await asyncio.open_connection(address, port, limit=MAX_LINE_BYTES)
     except OSError as exc:
-        raise SmtpProblem('connect-failed', _connect_words(address, port, exc), '%s: %s' % (
-            exc.__class__.__name__, exc.strerror or exc))
+        raise SmtpProblem('connect-failed', connect_words(address, port, exc), os_error_detail(exc))
     try:
         code, _lines = await read_reply(reader, 'in its greeting')
         if code != 220:
@@ -107,12 +107,6 @@ async def _starttls_session(mx_host, address, port, ssl_context, facts):
     except BaseException:
         writer.transport.abort()
         raise
-
-
-def _connect_words(address, port, exc):
-    if isinstance(exc, ConnectionRefusedError):
-        return 'the connection to %s port %d was refused' % (address, port)
-    return 'could not connect to %s port %d (%s)' % (address, port, exc.strerror or 'network error')
 
 
 async def check_starttls_async(mx_host, address, port, timeout, ssl_context):

@@ -128,6 +128,20 @@ def name_mismatch_words(host, facts):
         host, ', '.join(names), ' and %d more' % more if more > 0 else '')
 
 
+def connect_words(address, port, exc):
+    """A failed TCP connection in words (the errno text stays in the evidence)."""
+    if isinstance(exc, ConnectionRefusedError):
+        return 'the connection to %s port %d was refused' % (address, port)
+    if isinstance(exc, ConnectionResetError):
+        return 'the connection to %s port %d was reset' % (address, port)
+    return 'could not connect to %s port %d (%s)' % (address, port, exc.strerror or 'network error')
+
+
+def os_error_detail(exc):
+    """The technical side of an OSError, for the evidence."""
+    return '%s: %s' % (exc.__class__.__name__, exc.strerror or exc)
+
+
 def classify_tls_error(exc, host=None):
     """(outcome, words for people, technical detail) of a failed TLS handshake.
 

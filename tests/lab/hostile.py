@@ -757,16 +757,19 @@ def server_context(profile):
     return context
 
 
-class HostileWeb(object):
-    """One HTTPS listener per web behaviour; the policy served depends on the host name asked for."""
+class _Listeners(object):
+    """One listener per behaviour on its own loopback address, a thread per connection; ``stop()`` joins them.
 
-    def __init__(self, root, port=HTTPS_PORT, behaviours=None):
-        self.root = root
+    Subclasses set ``name``, ``backlog`` and ``address(behaviour)`` and serve a connection in ``_connection``.
+    """
+
+    name = 'hostile'
+    backlog = 128
+
+    def __init__(self, port, behaviours):
         self.port = port
         self.ports = {}     # behaviour -> port it listens on (differ only when port is 0)
-        self.behaviours = list(behaviours or WEB)
-        self.certs = _Certificates(root)
-        self.ca_path = self.certs.ca_path
+        self.behaviours = list(behaviours)
         self._stop = threading.Event()
         self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
         self._listeners = []
@@ -774,42 +777,18 @@ class HostileWeb(object):
         self._handlers = set()
         self._lock = threading.Lock()
         self.connections = 0
-        self._gzip_head, self._gzip_segment = gzip_pieces()
-        self._gzip2 = b''
-        self._gzip2_ready = threading.Event()
-        if 'gzip2' in self.behaviours:
-            threading.Thread(target=self._make_gzip2, name='hostile-gzip2', daemon=True).start()
-        else:
-            self._gzip2_ready.set()
-        self._base = {}
-        for profile in ('modern', 'legacy', 'nochain'):
-            self._base[profile] = self._base_context(profile)
-
-    def _make_gzip2(self):
-        self._gzip2 = double_gzip_bomb()
-        self._gzip2_ready.set()
-
-    def _base_context(self, profile):
-        """The context a handshake starts with; SNI then switches to the certificate of the name asked for."""
-        def choose(sslobj, server_name, _context):
-            sslobj.context = self.certs.context(profile, server_name)
-
-        context = server_context(profile)
-        context.load_cert_chain(*self.certs.default)
-        context.sni_callback = choose
-        return context
 
     def start(self):
         for behaviour in self.behaviours:
             listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            listener.bind((web_ip(behaviour), self.port))
+            listener.bind((self.address(behaviour), self.port))
             self.ports[behaviour] = listener.getsockname()[1]
-            listener.listen(512)
+            listener.listen(self.backlog)
             listener.settimeout(0.5)
             self._listeners.append(listener)
-            thread = threading.Thread(target=self._accept, args=(listener, behaviour), name='hostile-web-%s' % behaviour,
-                                      daemon=True)
+            thread = threading.Thread(target=self._accept, args=(listener, behaviour),
+                                      name='%s-%s' % (self.name, behaviour), daemon=True)
             thread.start()
             self._threads.append(thread)
         return self
@@ -836,11 +815,56 @@ class HostileWeb(object):
             if not self._slots.acquire(blocking=False):
                 conn.close()
                 continue
-            thread = threading.Thread(target=self._connection, args=(conn, behaviour), name='hostile-web', daemon=True)
+            thread = threading.Thread(target=self._connection, args=(conn, behaviour), name=self.name, daemon=True)
             with self._lock:
                 self._handlers.add(thread)
                 self.connections += 1
             thread.start()
+
+    def _done(self):
+        self._slots.release()
+        with self._lock:
+            self._handlers.discard(threading.current_thread())
+
+
+class HostileWeb(_Listeners):
+    """One HTTPS listener per web behaviour; the policy served depends on the host name asked for."""
+
+    name = 'hostile-web'
+    backlog = 512
+
+    def __init__(self, root, port=HTTPS_PORT, behaviours=None):
+        _Listeners.__init__(self, port, behaviours or WEB)
+        self.root = root
+        self.certs = _Certificates(root)
+        self.ca_path = self.certs.ca_path
+        self._gzip_head, self._gzip_segment = gzip_pieces()
+        self._gzip2 = b''
+        self._gzip2_ready = threading.Event()
+        if 'gzip2' in self.behaviours:
+            threading.Thread(target=self._make_gzip2, name='hostile-gzip2', daemon=True).start()
+        else:
+            self._gzip2_ready.set()
+        self._base = {}
+        for profile in ('modern', 'legacy', 'nochain'):
+            self._base[profile] = self._base_context(profile)
+
+    def _make_gzip2(self):
+        self._gzip2 = double_gzip_bomb()
+        self._gzip2_ready.set()
+
+    def _base_context(self, profile):
+        """The context a handshake starts with; SNI then switches to the certificate of the name asked for."""
+        def choose(sslobj, server_name, _context):
+            sslobj.context = self.certs.context(profile, server_name)
+
+        context = server_context(profile)
+        context.load_cert_chain(*self.certs.default)
+        context.sni_callback = choose
+        return context
+
+    def address(self, behaviour):
+        return web_ip(behaviour)
 
     def _connection(self, conn, behaviour):
         deadline = time.monotonic() + HANDLER_MAX_SECONDS
@@ -856,9 +880,7 @@ class HostileWeb(object):
                     sock.close()
                 except OSError:
                     pass
-            self._slots.release()
-            with self._lock:
-                self._handlers.discard(threading.current_thread())
+            self._done()
 
     def _serve(self, conn, behaviour, deadline, sockets):
         stop = self._stop
@@ -1025,64 +1047,16 @@ def mx_address(kind):
     return smtp_ip(dns_kind[len('smtp-'):]) if dns_kind.startswith('smtp-') else MX_IP
 
 
-class HostileSMTP(object):
+class HostileSMTP(_Listeners):
     """One SMTP listener per behaviour (threads, like HostileWeb); ``stop()`` joins them."""
 
+    name = 'hostile-smtp'
+
     def __init__(self, port=SMTP_PORT, behaviours=None):
-        self.port = port
-        self.ports = {}
-        self.behaviours = list(behaviours or SMTP)
-        self._stop = threading.Event()
-        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
-        self._listeners = []
-        self._threads = []
-        self._handlers = set()
-        self._lock = threading.Lock()
-        self.connections = 0
+        _Listeners.__init__(self, port, behaviours or SMTP)
 
-    def start(self):
-        for behaviour in self.behaviours:
-            listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            listener.bind((smtp_ip(behaviour), self.port))
-            self.ports[behaviour] = listener.getsockname()[1]
-            listener.listen(128)
-            listener.settimeout(0.5)
-            self._listeners.append(listener)
-            thread = threading.Thread(target=self._accept, args=(listener, behaviour),
-                                      name='hostile-smtp-%s' % behaviour, daemon=True)
-            thread.start()
-            self._threads.append(thread)
-        return self
-
-    def stop(self):
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=5)
-        with self._lock:
-            handlers = list(self._handlers)
-        for thread in handlers:
-            thread.join(timeout=5)
-        for listener in self._listeners:
-            listener.close()
-
-    def _accept(self, listener, behaviour):
-        while not self._stop.is_set():
-            try:
-                conn = listener.accept()[0]
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            if not self._slots.acquire(blocking=False):
-                conn.close()
-                continue
-            thread = threading.Thread(target=self._connection, args=(conn, behaviour), name='hostile-smtp',
-                                      daemon=True)
-            with self._lock:
-                self._handlers.add(thread)
-                self.connections += 1
-            thread.start()
+    def address(self, behaviour):
+        return smtp_ip(behaviour)
 
     def _connection(self, conn, behaviour):
         deadline = time.monotonic() + HANDLER_MAX_SECONDS
@@ -1096,9 +1070,7 @@ class HostileSMTP(object):
                 conn.close()
             except OSError:
                 pass
-            self._slots.release()
-            with self._lock:
-                self._handlers.discard(threading.current_thread())
+            self._done()
 
     def _serve(self, conn, behaviour, deadline):
         stop = self._stop
