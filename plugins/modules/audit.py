@@ -106,7 +106,7 @@ options:
       - By default they are not contacted and the domain gets C(policy-host-private-address), C(mx-private-address) or
         C(ns-private-address) naming the host and the address; senders on the internet cannot use such a host either.
       - B(Risk:) with V(true), whoever controls a domain's DNS can make the audit connect to internal services next to
-        it (an AWX node's loopback, a cloud metadata address, internal web and mail servers): a request-forgery channel
+        it (an AWX node's loopback, a cloud metadata address, internal web and mail servers) - a request-forgery channel
         and a way to map internal ports 443, 25 and 53. Set it only for test labs and split-horizon set-ups whose
         internal view is what you mean to audit.
     type: bool
