@@ -151,6 +151,7 @@ class Lab(object):
     def audit(self, domains, nameserver=deploy_lab.DNS_IP, require_mode='testing', **options):
         """The audit module's result per domain, against the lab's DNS."""
         args = {'domains': domains, 'nameservers': [nameserver], 'dns_port': deploy_lab.DNS_PORT,
+                'allow_private_addresses': True,
                 'ca_path': self.info['ca_path'], 'timeout': 5, 'require_mode': require_mode}
         args.update(options)
         result = self.module('mailsec.mta_sts.audit', args)

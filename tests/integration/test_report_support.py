@@ -53,7 +53,8 @@ def write_vars(workdir, name, data):
 def lab_vars(lab_info, **more):
     data = {'mailsec_mta_sts_nameservers': [lab_info['nameserver']], 'mailsec_mta_sts_dns_port': lab_info['dns_port'],
             'mailsec_mta_sts_ca_path': lab_info['ca_path'], 'mailsec_mta_sts_timeout': 3,
-            'mailsec_mta_sts_show_table': False}
+            'mailsec_mta_sts_show_table': False,
+            'mailsec_mta_sts_allow_private_addresses': True}  # the lab is on loopback
     data.update(more)
     return data
 

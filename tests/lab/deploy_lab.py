@@ -634,6 +634,7 @@ def role_vars(root, info):
         'mailsec_mta_sts_dns_port': DNS_PORT,
         'mailsec_mta_sts_ca_path': info['ca_path'],
         'mailsec_mta_sts_timeout': 5,
+        'mailsec_mta_sts_allow_private_addresses': True,  # the deploy lab is on loopback
         'mailsec_mta_sts_web_target': 'nginx',
         'mailsec_mta_sts_web_addresses': [WEB_IP],
         'mailsec_mta_sts_web_root': _path(root, 'www'),
