@@ -28,7 +28,7 @@ from .findings import capped, effect, finding
 from .policy import SHORT_MAX_AGE, pattern_matcher
 from .record import (RecordError, is_sts_candidate, is_tlsrpt_candidate, parse_sts_record,
                      parse_tlsrpt_record)
-from .resolver import DnsClient
+from .resolver import MAX_INFLIGHT, DnsClient
 from .smtp import MX_TLS_PROBLEM_CODES, check_starttls_async
 from .tls import tls_client_context
 
@@ -128,7 +128,9 @@ class Auditor(object):
 
     def __init__(self, options):
         self.options = options
-        self.dns = DnsClient(options.nameservers, options.dns_port, options.timeout)
+        # as many lookups on the network as four per domain in flight, at most the resolver's bound
+        self.dns = DnsClient(options.nameservers, options.dns_port, options.timeout,
+                             max_inflight=min(4 * options.concurrency, MAX_INFLIGHT))
         # One context for policy hosts and MX hosts: both connections check the name on the context itself.
         self.ssl_context = tls_client_context(options.ca_path)
         self.addresses = AddressPolicy(options.allow_private_addresses)
@@ -621,6 +623,7 @@ def _child_audit(auditor, domains, share, sender):
     """In the forked child: the parent's auditor (copied by the fork, no loop started yet) on one slice."""
     _die_with_parent()
     auditor.options.concurrency = max(1, -(-auditor.options.concurrency // share))
+    auditor.dns.max_inflight = max(1, -(-auditor.dns.max_inflight // share))
     sender.send(asyncio.run(auditor.audit_list(domains)))
     sender.close()
 

@@ -48,7 +48,7 @@ BIG_ANSWER = 16384             # octets of a TCP answer parsed in a thread
 # Lookups of one client on the network at once; more wait their turn, and a lookup's timeout starts when
 # it is sent (as a resolver's queue does): 10,000 domains must not become one burst that a slow server
 # answers after everyone's deadline.
-MAX_INFLIGHT = 128
+MAX_INFLIGHT = 256
 
 
 class Lookup(object):
