@@ -11,7 +11,7 @@ from ansible.plugins.action import ActionBase
 from ansible.utils.unsafe_proxy import wrap_var
 
 from ansible_collections.mailsec.mta_sts.plugins.module_utils.audit import control_summary
-from ansible_collections.mailsec.mta_sts.plugins.module_utils.controls import load_control
+from ansible_collections.mailsec.mta_sts.plugins.plugin_utils.controls import load_control
 
 
 class ActionModule(ActionBase):

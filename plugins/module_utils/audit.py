@@ -26,8 +26,8 @@ from .record import (RecordError, is_sts_candidate, is_tlsrpt_candidate, parse_s
                      parse_tlsrpt_record)
 from .resolver import DnsClient
 from .smtp import check_starttls
+from .verdict import STATUSES, control_status, count_statuses  # noqa: F401 (the verdict's words live there)
 
-STATUSES = ('pass', 'fail', 'unknown', 'skipped')
 MAX_POLICY_ADDRESSES = 2     # like a sender, try another address only when one is unreachable
 MAX_MX_TLS_HOSTS = 10
 HARD_LIMIT_FACTOR = 8        # a domain's lookups and fetches, with room to spare
@@ -92,24 +92,6 @@ def verdict(findings):
     if 'unknown' in codes_by_effect:
         return 'unknown'
     return 'pass'
-
-
-def control_status(counts):
-    """EDCA-TLS-025 over all domains: fail if any fails, else unknown if any is unknown, else pass."""
-    if counts.get('fail'):
-        return 'fail'
-    if counts.get('unknown'):
-        return 'unknown'
-    if counts.get('pass'):
-        return 'pass'
-    return 'skipped'
-
-
-def count_statuses(domain_results):
-    counts = dict((status, 0) for status in STATUSES)
-    for result in domain_results:
-        counts[result['status']] += 1
-    return counts
 
 
 def control_summary(control, domain_results):

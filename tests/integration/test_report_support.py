@@ -82,7 +82,7 @@ def report_paths(directory, basename='mta-sts-report'):
 
 def without_volatile(report):
     """A report's domains as the report action compares them: no timings, DNS answers in a fixed order."""
-    from ansible_collections.mailsec.mta_sts.plugins.module_utils.report import comparable
+    from ansible_collections.mailsec.mta_sts.plugins.plugin_utils.report import comparable
     return comparable(report)['domains']
 
 

@@ -15,7 +15,7 @@ import yaml
 
 from ansible_collections.mailsec.mta_sts.plugins.module_utils.audit import (
     control_status, control_summary, count_statuses, verdict)
-from ansible_collections.mailsec.mta_sts.plugins.module_utils.controls import load_control
+from ansible_collections.mailsec.mta_sts.plugins.plugin_utils.controls import load_control
 from ansible_collections.mailsec.mta_sts.plugins.module_utils.findings import CATALOG, finding
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..', '..'))
