@@ -220,9 +220,11 @@ class ActionModule(ActionBase):
                                   options=options, previous=previous)
         except ReportError as exc:
             raise AnsibleActionFail('Cannot compare with the previous report %s: %s' % (previous_path, exc))
-        if existing is not None and not args['force'] and comparable(existing) == comparable(report):
+        if existing is not None and (not args['force'] or not args['timestamp']) \
+                and comparable(existing) == comparable(report):
             # The audit found what the report already says (timings and the order of DNS records aside):
-            # keep the report as it is - its time, its diff, its evidence - and rewrite nothing.
+            # keep the report as it is - its time, its diff, its history, its evidence - and rewrite nothing.
+            # With force (and a time to record), the run writes its own time and adds itself to the trend.
             report = existing
 
         changed = False
