@@ -10,6 +10,8 @@ __metaclass__ = type
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.text.converters import to_text
 
+from ansible_collections.mailsec.mta_sts.plugins.module_utils.clip import clip
+from ansible_collections.mailsec.mta_sts.plugins.module_utils.findings import main_finding as _main_finding
 from ansible_collections.mailsec.mta_sts.plugins.module_utils.policy import PolicyError
 from ansible_collections.mailsec.mta_sts.plugins.module_utils.policy import parse_policy as _parse_policy
 from ansible_collections.mailsec.mta_sts.plugins.module_utils.record import RecordError, join_txt_strings
@@ -65,12 +67,9 @@ def audit_table(result, width=40):
 
 
 def main_finding(findings):
-    """The finding that explains a verdict best: the first error, else the first warning, else the first info."""
-    for severity in ('error', 'warning', 'info'):
-        for item in findings:
-            if item.get('severity') == severity:
-                return '%s: %s' % (item.get('code'), to_text(item.get('message'))[:100])
-    return '-'
+    """The finding that explains a verdict best (findings.main_finding), as one short line."""
+    item = _main_finding(findings)
+    return '%s: %s' % (item.get('code'), clip(to_text(item.get('message')), 100)) if item else '-'
 
 
 class FilterModule(object):

@@ -18,6 +18,7 @@ import threading
 import time
 import traceback
 
+from .clip import clip
 from .domain import DomainError, normalize_domain
 from .fetch import fetch_policy, tls_client_context
 from .findings import effect, finding
@@ -569,5 +570,4 @@ def _empty_result(value, domain):
 
 
 def _clip(value, limit=200):
-    text = value if isinstance(value, str) else repr(value)
-    return text if len(text) <= limit else text[:limit] + '...'
+    return clip(value, limit)

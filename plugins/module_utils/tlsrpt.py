@@ -25,6 +25,7 @@ import re
 import ssl
 import zlib
 
+from .clip import clip
 from .domain import DomainError, normalize_domain
 from .fetch import tls_client_context
 from .policy import matching_pattern
@@ -319,8 +320,7 @@ def _host(name):
 
 
 def _clip(value, limit=60):
-    text = value if isinstance(value, str) else repr(value)
-    return text if len(text) <= limit else text[:limit] + '...'
+    return clip(value, limit)
 
 
 def domains_named(data):
