@@ -29,6 +29,7 @@ extends_documentation_fragment:
   - mailsec.mta_sts.attributes
   - mailsec.mta_sts.attributes.ACTION
   - mailsec.mta_sts.resolver
+  - mailsec.mta_sts.attributes.ACTIONGROUP_MTA_STS
 attributes:
   check_mode:
     support: full
@@ -438,6 +439,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
+from ansible_collections.mailsec.mta_sts.plugins.module_utils.argspec import create_resolver_argument_spec
 from ansible_collections.mailsec.mta_sts.plugins.module_utils.audit import AuditOptions, Auditor, count_statuses
 from ansible_collections.mailsec.mta_sts.plugins.module_utils.resolver import HAS_DNSPYTHON
 from ansible_collections.mailsec.mta_sts.plugins.module_utils.fetch import HAS_URLLIB3
@@ -446,11 +448,8 @@ from ansible_collections.mailsec.mta_sts.plugins.module_utils.fetch import HAS_U
 def main():
     module = AnsibleModule(
         argument_spec=dict(
+            create_resolver_argument_spec(),
             domains=dict(type='list', elements='raw', required=True),
-            nameservers=dict(type='list', elements='str', default=[]),
-            dns_port=dict(type='int', default=53),
-            ca_path=dict(type='path'),
-            timeout=dict(type='float', default=10.0),
             concurrency=dict(type='int', default=64),
             require_mode=dict(type='str', choices=['testing', 'enforce'], default='testing'),
             check_mx_tls=dict(type='bool', default=False),

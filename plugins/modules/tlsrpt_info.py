@@ -27,14 +27,7 @@ author:
   - mailsec.mta_sts contributors (@mailsec)
 extends_documentation_fragment:
   - mailsec.mta_sts.attributes
-attributes:
-  check_mode:
-    support: full
-    details: The module only reads, so it runs the same in check mode.
-  diff_mode:
-    support: none
-  idempotent:
-    support: full
+  - mailsec.mta_sts.attributes.READ_ONLY
 options:
   path:
     description:
