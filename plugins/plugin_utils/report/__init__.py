@@ -64,5 +64,5 @@ def render_all(report, formats):
         try:
             out[fmt] = render_bytes(report, fmt)
         except (ValueError, TypeError, KeyError, AttributeError, UnicodeError) as exc:
-            raise ReportError('cannot render the %s report: %s: %s' % (fmt, type(exc).__name__, clean_text(exc, 300)))
+            raise ReportError('cannot render the %s report: %s: %s' % (fmt, type(exc).__name__, clean_text(str(exc), 300)))
     return out

@@ -27,6 +27,8 @@ _RANK = dict((status, index) for index, status in enumerate(STATUS_ORDER))
 INPUT_LIMIT = 512
 # How many earlier runs a report remembers for its trend.
 HISTORY_LIMIT = 30
+# The evidence of a domain result, each a mapping or null (see the audit module's RETURN).
+EVIDENCE_KEYS = ('record', 'policy', 'mx', 'tlsrpt')
 
 
 class ReportError(ValueError):
@@ -51,9 +53,17 @@ def domains_of(value, where='result'):
         raise ReportError('%s has no list of domain results (register the result of mailsec.mta_sts.audit, '
                           'or give a JSON report of mailsec.mta_sts.report)' % where)
     for item in domains:
+        name = clip(repr(item.get('domain') or item.get('input')), 80)
         if item['status'] not in STATUSES:
             raise ReportError('%s: domain %s has status %s, not one of %s' % (
-                where, clip(repr(item.get('domain')), 80), clip(repr(item['status']), 80), ', '.join(STATUSES)))
+                where, name, clip(repr(item['status']), 80), ', '.join(STATUSES)))
+        for key in ('findings', 'enforce_blockers'):
+            entries = item.get(key)
+            if entries is not None and not (isinstance(entries, list) and all(isinstance(e, dict) for e in entries)):
+                raise ReportError('%s: domain %s has %s that are not a list of findings' % (where, name, key))
+        for key in EVIDENCE_KEYS:
+            if item.get(key) is not None and not isinstance(item[key], dict):
+                raise ReportError('%s: domain %s has %s evidence that is not a mapping' % (where, name, key))
     return domains
 
 
