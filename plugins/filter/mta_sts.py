@@ -3,10 +3,6 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Filters over the audit's own parsers: the same code the module runs."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.text.converters import to_text
 
@@ -72,7 +68,7 @@ def main_finding(findings):
     return '%s: %s' % (item.get('code'), clip(to_text(item.get('message')), 100)) if item else '-'
 
 
-class FilterModule(object):
+class FilterModule:
 
     def filters(self):
         return {

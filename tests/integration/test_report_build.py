@@ -4,10 +4,6 @@
 """The built collection: the tarball installs offline, ansible-doc renders the new plugins and the role from
 it, and its playbooks run by FQCN on the lab."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import glob
 import json
 import os

@@ -5,10 +5,6 @@
 escape what DNS served, and the HTML renders in headless Chromium with its chart and without running a TXT
 record's <script>."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import csv
 import json
 import os

@@ -4,10 +4,6 @@
 """Helpers of the report and inventory integration tests (no tests here): running ansible-playbook,
 ansible-inventory and headless Chromium, and lab records whose TXT text is hostile markup."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import json
 import os
 import shutil

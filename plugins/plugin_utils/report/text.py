@@ -88,5 +88,5 @@ def score_explained(report):
         return 'No domain could be judged, so the control earns no score; %s.' % domains
     if status == 'pass':
         return 'Every judged domain passes, so the control earns its full weight (%s); %s.' % (weight, domains)
-    return ('The control is %s - it earns its weight (%s) only when every judged domain passes - so the weighted '
-            'score is 0%% although %s.' % ('failed' if status == 'fail' else 'not verified', weight, domains))
+    return ('The control %s - it earns its weight (%s) only when every judged domain passes - so the weighted '
+            'score is 0%% although %s.' % ('fails' if status == 'fail' else 'is not verified', weight, domains))
