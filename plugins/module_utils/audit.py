@@ -27,7 +27,7 @@ from .record import (RecordError, is_sts_candidate, is_tlsrpt_candidate, parse_s
                      parse_tlsrpt_record)
 from .resolver import DnsClient
 from .smtp import check_starttls
-from .verdict import STATUSES, control_status, count_statuses  # noqa: F401 (the verdict's words live there)
+from .verdict import control_status, count_statuses
 
 MAX_POLICY_ADDRESSES = 2     # like a sender, try another address only when one is unreachable
 MAX_MX_TLS_HOSTS = 10

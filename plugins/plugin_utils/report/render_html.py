@@ -157,9 +157,9 @@ def evidence(item):
                     tls_text += '; %s: %s' % (tls.get('problem'), tls.get('error'))
             hosts.append({'host': host.get('host'), 'preference': host.get('preference'),
                           'pattern': host.get('pattern'), 'tls': tls_text})
-        sections.append({'title': 'MX (%s%s%s)' % (clean_text(mx.get('outcome')), ', null MX' if mx.get('null_mx') else '',
-                                                  ', implicit' if mx.get('implicit') else ''),
-                         'rows': [], 'text': None, 'hosts': hosts})
+        title = 'MX (%s%s%s)' % (clean_text(mx.get('outcome')), ', null MX' if mx.get('null_mx') else '',
+                                 ', implicit' if mx.get('implicit') else '')
+        sections.append({'title': title, 'rows': [], 'text': None, 'hosts': hosts})
     tlsrpt = item.get('tlsrpt')
     if tlsrpt:
         sections.append({'title': 'TLS-RPT %s' % clean_text(tlsrpt.get('name')), 'text': None, 'hosts': [],

@@ -82,8 +82,8 @@ def score_explained(report):
     score = report['score']
     status = report['verdict']['status']
     weight = report['control'].get('severityWeight')
-    domains = '%s of %s judged domains pass (%s%%)' % (score['domains_passing'], score['domains_judged'],
-                                                         number(score['domains_percent']))
+    domains = '%s of %s judged domains pass (%s%%)' % (
+        score['domains_passing'], score['domains_judged'], number(score['domains_percent']))
     if score['ratio'] is None:
         return 'No domain could be judged, so the control earns no score; %s.' % domains
     if status == 'pass':
