@@ -16,7 +16,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import datetime
-import email
+import email.message
 import email.parser
 import imaplib
 import json
@@ -434,36 +434,99 @@ def domains_named(data):
 # Mail (RFC 8460 section 5.3)
 
 
-# A header that makes a part a container the email parser descends into (RFC 2046 sections 5.1 and 5.2);
-# folded headers included. Counted before parsing: Python's parser recurses once per level.
-_MIME_CONTAINER = re.compile(br'(?im)^content-type:\s*(?:multipart|message)/')
+# MIME is split here, not by email.message_from_bytes: Python's parser recurses once per nesting level
+# (RecursionError at about 1,000) and reads every line of every part (seconds for a 20 MB mail). This reader
+# walks the structure without recursion, finds boundaries with bytes.find, parses only header blocks and
+# decodes only the parts that carry a report.
+MAX_MIME_PARTS = 1000                   # parts of any kind in one mail
+MAX_MIME_HEADER_BYTES = 256 * 1024      # one header block
 
 
-def _leaf_parts(message, max_depth=MAX_MIME_CONTAINERS):
-    """The non-container parts of ``message`` in order, walked without recursion and at most ``max_depth`` deep."""
-    stack = [(message, 0)]
+def _entity(data):
+    """(headers as an email.message.Message without body, body bytes) of one entity (RFC 5322 section 2.1)."""
+    if data[:1] == b'\n' or data[:2] == b'\r\n':
+        return email.message.Message(), data[1:] if data[:1] == b'\n' else data[2:]
+    limit = MAX_MIME_HEADER_BYTES + 3
+    ends = [position for position in (data.find(b'\n\n', 0, limit), data.find(b'\n\r\n', 0, limit)) if position >= 0]
+    end = min(ends) if ends else len(data)
+    if end > MAX_MIME_HEADER_BYTES:
+        raise ReportError('a MIME header block longer than %d bytes' % MAX_MIME_HEADER_BYTES)
+    body_start = end + (2 if data[end:end + 2] == b'\n\n' else 3)
+    return email.parser.BytesHeaderParser().parsebytes(data[:end + 1]), data[body_start:]
+
+
+def _multipart_bodies(body, boundary):
+    """The bodies of the parts of a multipart body (RFC 2046 section 5.1.1): between delimiter lines
+    ``--boundary`` (at the start of a line, transport padding allowed), up to the close delimiter."""
+    delimiter = b'--' + boundary
+    bodies = []
+    start = None
+    position = 0
+    while True:
+        position = body.find(delimiter, position)
+        if position < 0:
+            break
+        line_end = body.find(b'\n', position)
+        line_end = len(body) if line_end < 0 else line_end
+        rest = body[position + len(delimiter):line_end].rstrip(b'\r\t ')
+        if (position == 0 or body[position - 1:position] == b'\n') and rest in (b'', b'--'):
+            if start is not None:
+                end = position - (2 if body[position - 2:position] == b'\r\n' else 1)
+                bodies.append(body[start:max(start, end)])
+                if len(bodies) > MAX_MIME_PARTS:
+                    raise ReportError('a mail with more than %d MIME parts' % MAX_MIME_PARTS)
+            if rest == b'--':
+                break
+            start = line_end + 1
+        position = line_end
+    return bodies
+
+
+def _leaf_parts(data, max_depth=MAX_MIME_CONTAINERS):
+    """The non-container parts of a mail as (header-only Message, raw body) in order;
+    walked without recursion, at most ``max_depth`` multipart/message levels deep. Raises ReportError."""
+    leaves = []
+    stack = [(data, 0, 'text/plain')]
+    seen = 0
     while stack:
-        part, depth = stack.pop()
-        if not part.is_multipart():
-            yield part
+        raw, depth, default_type = stack.pop()
+        seen += 1
+        if seen > MAX_MIME_PARTS:
+            raise ReportError('a mail with more than %d MIME parts' % MAX_MIME_PARTS)
+        headers, body = _entity(raw)
+        headers.set_default_type(default_type)
+        maintype = headers.get_content_maintype()
+        boundary = headers.get_boundary() if maintype == 'multipart' else None
+        if maintype == 'message' and headers.get_content_subtype() in ('rfc822', 'global') or boundary:
+            if depth >= max_depth:
+                raise ReportError('MIME parts nested deeper than %d levels' % max_depth)
+            if boundary:
+                try:
+                    encoded = boundary.encode('ascii', 'surrogateescape')
+                except UnicodeEncodeError:
+                    raise ReportError('a MIME boundary that is not ASCII')
+                # RFC 2046 section 5.1.5: in a multipart/digest a part is a message by default.
+                inner = 'message/rfc822' if headers.get_content_subtype() == 'digest' else 'text/plain'
+                stack.extend((part, depth + 1, inner) for part in reversed(_multipart_bodies(body, encoded)))
+            else:
+                stack.append((body, depth + 1, 'text/plain'))
             continue
-        if depth >= max_depth:
-            raise ReportError('MIME parts nested deeper than %d levels' % max_depth)
-        stack.extend((sub, depth + 1) for sub in reversed(part.get_payload()))
+        leaves.append((headers, body))
+    return leaves
 
 
-def report_parts(message):
-    """The MIME parts of ``message`` that carry a report: tlsrpt media types, or JSON/gzip with a report file name.
-
-    Raises ReportError for a structure nested deeper than MAX_MIME_CONTAINERS.
+def report_parts(data):
+    """The MIME parts of a mail (bytes) that carry a report: tlsrpt media types, or JSON/gzip with a report
+    file name; as Messages whose ``get_payload(decode=True)`` gives the report. Raises ReportError for a
+    structure nested deeper than MAX_MIME_CONTAINERS or with more than MAX_MIME_PARTS parts.
     """
     parts = []
-    for part in _leaf_parts(message):
+    for part, body in _leaf_parts(data):
         media_type = part.get_content_type()
         filename = (part.get_filename() or '').lower()
-        if media_type in (MEDIA_TYPE_JSON, MEDIA_TYPE_GZIP):
-            parts.append(part)
-        elif media_type in _LOOSE_MEDIA_TYPES and filename.endswith(_REPORT_FILE_SUFFIXES):
+        if media_type in (MEDIA_TYPE_JSON, MEDIA_TYPE_GZIP) or (
+                media_type in _LOOSE_MEDIA_TYPES and filename.endswith(_REPORT_FILE_SUFFIXES)):
+            part.set_payload(body.decode('ascii', 'surrogateescape'))  # as Python's parser stores it
             parts.append(part)
     return parts
 
@@ -472,11 +535,15 @@ def read_message(data, source, found=None):
     """Add the reports attached to one mail (raw bytes) to ``found`` (a ReportSet, returned)."""
     found = found if found is not None else ReportSet()
     found.sources_read += 1
-    headers = email.parser.BytesHeaderParser().parsebytes(data)
+    try:
+        headers = _entity(data)[0]
+    except ReportError as exc:
+        found.add_malformed(source, str(exc))
+        return found
     message_id = _header(headers, 'Message-ID')
     default_domain = _header(headers, 'TLS-Report-Domain')
     try:
-        parts = _mail_report_parts(data)
+        parts = report_parts(data)
     except ReportError as exc:
         found.add_malformed(source, str(exc), message_id, _domains_of_header(default_domain))
         return found
@@ -494,16 +561,6 @@ def read_message(data, source, found=None):
         except ReportError as exc:
             found.add_malformed(where, str(exc), message_id, domains_named(payload) or _domains_of_header(default_domain))
     return found
-
-
-def _mail_report_parts(data):
-    containers = len(_MIME_CONTAINER.findall(data))
-    if containers > MAX_MIME_CONTAINERS:
-        raise ReportError('mail with %d multipart or message parts (at most %d are read)' % (containers, MAX_MIME_CONTAINERS))
-    try:
-        return report_parts(email.message_from_bytes(data))
-    except RecursionError:
-        raise ReportError('MIME parts nested too deeply to parse')
 
 
 def _domains_of_header(value):
@@ -570,8 +627,8 @@ class _Walk(object):
             self.budget.check_time()
             try:
                 info = os.stat(path)
-            except OSError as exc:
-                self.found.add_incomplete(path, 'cannot read: %s' % (exc.strerror or exc))
+            except OSError as exc:  # a dangling link, as a file that cannot be opened
+                self.found.add_malformed(path, 'cannot read: %s' % (exc.strerror or exc))
                 continue
             key = (info.st_dev, info.st_ino)
             if key in self.seen:
@@ -655,10 +712,11 @@ def _read_mbox(handle, path, found, budget):
             read_message(data, source, found)
 
 
-def _mbox_mails(handle, budget, limit=MAX_MESSAGE_BYTES):
+def _mbox_mails(handle, budget, limit=None):
     """The mails of an mbox (each begins at a line starting with ``From ``, as Python's mailbox.mbox splits
     them) as bytes without that line, or None for a mail larger than ``limit``; read in pieces of at most
     64 KiB, so a huge mail or line is never held whole."""
+    limit = MAX_MESSAGE_BYTES if limit is None else limit
     pieces = None
     size = 0
     at_line_start = True
@@ -692,6 +750,7 @@ IMAP_DEFAULT_PORTS = {'tls': 993, 'starttls': 143}
 # What the reader takes from the server at most, counted as it reads (never what the server announces):
 IMAP_LINE_BYTES = 4 * 1024 * 1024       # one response line (a SEARCH answer of 100,000 UIDs is about 0.8 MB)
 IMAP_COMMAND_BYTES = 16 * 1024 * 1024   # everything answering one command other than a message fetch
+IMAP_COMMAND_LINES = 1000               # response lines answering one command (a batch of sizes needs 50)
 _FETCH_BATCH = 50
 _FETCH_EXTRA = 64 * 1024                # the response lines around one message's literal
 _UID = re.compile(br'UID (\d+)')
@@ -707,8 +766,9 @@ class _BoundedReader(object):
 
     imaplib reads a literal whole as soon as the server announces its size (``{2147483648}`` means 2 GB in
     memory) and keeps untagged responses until the command ends. Here the answer to one command may hold at
-    most ``allow()`` bytes, a line at most IMAP_LINE_BYTES, the run what its ReadBudget allows, and no read
-    waits past the budget's deadline. A literal larger than what is left is refused before it is read.
+    most ``allow()`` bytes in at most IMAP_COMMAND_LINES lines, a line at most IMAP_LINE_BYTES, the run what its
+    ReadBudget allows, and no read waits past the budget's deadline. A literal larger than what is left is
+    refused before it is read.
     """
 
     def _bounded_init(self, budget, timeout):
@@ -720,6 +780,7 @@ class _BoundedReader(object):
         """Let the answer to the next command hold at most ``count`` bytes."""
         self._bounded_allowance = count
         self._bounded_spent = 0
+        self._bounded_lines = 0
 
     def _take(self, count):
         self._bounded_spent += count
@@ -735,6 +796,9 @@ class _BoundedReader(object):
         return self.file.peek(1)  # what is buffered, or one read from the socket
 
     def readline(self):
+        self._bounded_lines += 1
+        if self._bounded_lines > IMAP_COMMAND_LINES:
+            raise ImapLimitError('the server sent more than %d response lines in answer to one command' % IMAP_COMMAND_LINES)
         line = []
         size = 0
         while True:
