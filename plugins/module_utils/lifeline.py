@@ -18,10 +18,13 @@ What it does, in the calling process:
 - A watchdog thread checks once a second that every process from the parent up to the one that started
   this process's session (for a module: ``sh``, the Ansible worker, ansible-playbook) is still the same
   process (PID and start time from ``/proc``), and that the parent has not changed. When one is gone it
-  sends SIGTERM to this process's main thread, and after ``grace`` seconds ends the process.
-- SIGTERM then raises SystemExit, so ``finally`` blocks run (an IMAP logout, a temp file removed), unless
-  the process already has a handler of its own (an Ansible worker has: it forwards the signal to its
-  process group and exits).
+  sends SIGTERM to this process's main thread, and after ``grace`` seconds ends the process. A session
+  led by an Ansible process that init (PID 1) has adopted counts as gone too: a worker whose
+  ansible-playbook died before the module started.
+- SIGTERM then raises SystemExit, so ``finally`` blocks run (a socket closed, a temp file removed), and
+  arms ``alarm(GRACE_SECONDS)``, so the kernel ends a process whose cleanup blocks. A process that already
+  has a SIGTERM handler keeps it (an Ansible worker has one: it forwards the signal to its process group
+  and exits).
 
 Processes outside the session's starter are never watched: a playbook started with ``nohup`` from a shell
 that exits keeps running. Off Linux only the parent is watched (``os.getppid()``).
@@ -94,11 +97,32 @@ def _set_parent_death_signal(signum):
 
 
 def _raise_exit(signum, frame):
+    # The kernel ends the process after the grace period whatever Python is doing then (a blocked
+    # cleanup, interpreter shutdown): SIGALRM's default action terminates (signal(7)).
+    signal.signal(signal.SIGALRM, signal.SIG_DFL)
+    signal.alarm(int(GRACE_SECONDS))
     raise SystemExit(128 + signum)
 
 
+def _is_ansible(pid):
+    try:
+        with open('/proc/%d/cmdline' % pid, 'rb') as handle:
+            argv = handle.read().split(b'\0')[:2]
+    except OSError:
+        return False
+    return any(os.path.basename(arg).startswith(b'ansible') for arg in argv)
+
+
+def _orphaned_session():
+    """True when this session was started by an Ansible process that init has adopted: a worker whose
+    ansible-playbook died before this process could watch it."""
+    leader = os.getsid(0)
+    stat = _proc_stat(leader)
+    return stat is not None and stat[1] == 1 and _is_ansible(leader)
+
+
 def _gone(chain, parent):
-    if os.getppid() != parent:
+    if os.getppid() != parent or _orphaned_session():
         return True
     for pid, started in chain:
         stat = _proc_stat(pid)

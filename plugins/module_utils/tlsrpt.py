@@ -881,15 +881,13 @@ def read_imap(host, username, password, port=None, security='tls', folder='INBOX
     where = 'imap://%s:%d/%s' % (host, port, folder)
     client = _imap_connect(host, port, security, context, timeout, where, budget)
     found = ReportSet()
-    healthy = True
+    healthy = False  # LOGOUT waits for the server's answer: only on a connection that answered everything
     try:
         uids, prefix = _imap_open(client, username, password, folder, since, where)
         healthy = _imap_fetch(client, uids, prefix, where, found, budget)
     except (ImapLimitError, BudgetExhausted) as exc:
-        healthy = False
         found.add_incomplete(where, '%s; no message was read' % exc)
     except _IMAP_ERRORS as exc:
-        healthy = False
         raise TlsrptSourceError('IMAP %s: %s' % (where, _imap_text(str(exc))))
     finally:
         if healthy:
