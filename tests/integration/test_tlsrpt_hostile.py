@@ -10,6 +10,8 @@
 - a report directory with two links to itself;
 - ansible-playbook killed (SIGKILL, SIGTERM) while modules run: no process it started stays.
 
+Dovecot binds the fixed 127.0.0.143: run under ``flock /tmp/dovecot-lab.lock``.
+
 Each module process runs under a measuring interpreter (tests/lab/hostile.py) that records its wall time and
 peak RSS (ru_maxrss of the module process). The good reports of every run must be counted as usual.
 """
@@ -19,7 +21,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import datetime
-import fcntl
 import gzip
 import json
 import mailbox
@@ -145,6 +146,8 @@ def workdir():
 # The hostile IMAP server
 
 
+# Keyed by mailbox; the login is 'login-<mailbox>'. imap_username is no_log, and Ansible masks the login
+# wherever it appears in the result, so no report text contains it.
 BOXES = {
     'flood-search': {'kind': 'flood-search'},
     'flood-fetch': {'kind': 'flood-fetch', 'at': HOSTILE_AT},
@@ -162,23 +165,23 @@ def imap(workdir):
     root = os.path.join(workdir, 'hostile-imap')
     os.makedirs(root)
     boxes = {}
-    for login, spec in BOXES.items():
+    for name, spec in BOXES.items():
         box = dict(spec)
-        if login == 'deep':
+        if name == 'deep':
             box['mails'] = deep_mails('imap')
-        elif login == 'big':
+        elif name == 'big':
             box['mails'] = [hostile_imap.padded(good_mail('big-%02d' % index)) for index in range(BIG_MAILS)]
         else:
-            box['mails'] = [good_mail('%s-%d' % (login, uid)) for uid in range(1, GOOD_PER_BOX + 1)]
-        boxes[login] = box
+            box['mails'] = [good_mail('%s-%d' % (name, uid)) for uid in range(1, GOOD_PER_BOX + 1)]
+        boxes['login-' + name] = box
     hostile_imap.write_mailboxes(root, boxes)
     info = hostile_imap.start_process(root)
     yield info
     hostile_imap.stop_process(info)
 
 
-def imap_args(info, login, **extra):
-    args = {'imap_host': info['address'], 'imap_port': info['port'], 'imap_username': login,
+def imap_args(info, name, **extra):
+    args = {'imap_host': info['address'], 'imap_port': info['port'], 'imap_username': 'login-' + name,
             'imap_password': 'not-checked', 'ca_path': info['ca_path'], 'timeout': 10, 'since': 30}
     args.update(extra)
     return args
@@ -255,7 +258,7 @@ def assert_deep_result(result, prefix):
 
 
 def test_deep_json_and_mime_from_files_mbox_and_maildir(workdir):
-    root = os.path.join(workdir, 'deep-files')
+    root = os.path.join(workdir, 'deep-files-data')
     os.makedirs(root)
     with open(os.path.join(root, 'deep.json'), 'wb') as handle:
         handle.write(DEEP_JSON)
@@ -283,7 +286,7 @@ def test_deep_json_and_mime_from_files_mbox_and_maildir(workdir):
 
 
 def test_directory_with_two_links_to_itself(workdir):
-    root = os.path.join(workdir, 'cycle')
+    root = os.path.join(workdir, 'cycle-data')
     os.makedirs(os.path.join(root, 'sub'))
     for index in range(3):
         with open(os.path.join(root, 'sub' if index else '', 'r%d.json' % index), 'w') as handle:
@@ -307,27 +310,24 @@ def dovecot_with_deep_mail(workdir):
     if reason:
         pytest.skip(reason)
     trustme = pytest.importorskip('trustme')
-    lock = open('/tmp/dovecot-lab.lock', 'w')
-    fcntl.flock(lock, fcntl.LOCK_EX)  # tests/lab/dovecot.py binds the fixed 127.0.0.143
     root = tempfile.mkdtemp(prefix='tlsrpt-dovecot-hostile-')
-    server = lab_dovecot.Dovecot(root, trustme.CA(), {'reports': 'Pw-hostile-1'})
+    server = lab_dovecot.Dovecot(root, trustme.CA(), {'hostile-reader': 'Pw-hostile-1'})
     try:
         try:
             server.start()
         except lab_dovecot.DovecotError as exc:
             pytest.fail('Dovecot did not start: %s' % exc, pytrace=False)
         for mail in deep_mails('dovecot'):
-            server.append('reports', mail)
+            server.append('hostile-reader', mail)
         yield server
     finally:
         server.stop()
         shutil.rmtree(root, ignore_errors=True)
-        lock.close()
 
 
 def test_deep_json_and_mime_in_dovecot(workdir, dovecot_with_deep_mail):
     server = dovecot_with_deep_mail
-    args = {'imap_host': server.address, 'imap_port': server.imaps_port, 'imap_username': 'reports',
+    args = {'imap_host': server.address, 'imap_port': server.imaps_port, 'imap_username': 'hostile-reader',
             'imap_password': 'Pw-hostile-1', 'ca_path': server.ca_path, 'since': 30, 'timeout': 10}
     run = run_measured(workdir, 'deep-dovecot', args)
     assert_deep_result(run.result, 'dovecot')
