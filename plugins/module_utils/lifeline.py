@@ -161,8 +161,8 @@ def end_with_parent(interval=CHECK_INTERVAL, grace=GRACE_SECONDS):
     chain = watched_ancestors()
     if os.getppid() != parent or _gone(chain, parent):  # it ended before the death signal was set
         os.kill(os.getpid(), signal.SIGTERM)
-    watchdog = threading.Thread(target=_watch, name='mailsec-lifeline', args=(chain, parent, threading.main_thread().ident,
-                                                                               interval, grace))
+    arguments = (chain, parent, threading.main_thread().ident, interval, grace)
+    watchdog = threading.Thread(target=_watch, name='mailsec-lifeline', args=arguments)
     watchdog.daemon = True
     watchdog.start()
     return chain

@@ -1202,4 +1202,3 @@ def _format_range(date_range):
     if date_range is None:
         return None
     return {'start': format_datetime(date_range['start']), 'end': format_datetime(date_range['end'])}
-

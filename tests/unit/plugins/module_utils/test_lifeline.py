@@ -82,4 +82,3 @@ def test_watched_ancestors_stop_at_the_session_starter():
     assert pids and pids[0] == os.getppid()
     assert all(os.getsid(pid) == os.getsid(0) for pid in pids[:-1])
     assert 1 not in pids
-
