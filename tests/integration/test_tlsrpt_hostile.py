@@ -379,36 +379,33 @@ def alive(processes):
     return living
 
 
-@pytest.mark.parametrize('signum', [signal.SIGKILL, signal.SIGTERM], ids=['SIGKILL', 'SIGTERM'])
-def test_killing_ansible_playbook_ends_every_process_it_started(workdir, imap, signum):
-    run_dir = os.path.join(workdir, 'kill-%d' % signum)
-    os.makedirs(run_dir)
-    hosts = ['reader%d' % index for index in range(4)]
+HOSTS = ['reader%d' % index for index in range(4)]
+
+
+def kill_run(run_dir, playbook, extra_vars, running, signum):
+    """Run ``playbook`` on four local hosts, wait until ``running(descendants)``, send ``signum`` to
+    ansible-playbook and assert that every process under it ends within KILL_WAIT seconds."""
     inventory = os.path.join(run_dir, 'inventory.ini')
     with open(inventory, 'w') as handle:
         handle.write('\n'.join('%s ansible_connection=local ansible_python_interpreter=%s' % (host, sys.executable)
-                               for host in hosts) + '\n')
+                               for host in HOSTS) + '\n')
     with open(os.path.join(run_dir, 'vars.json'), 'w') as handle:
-        json.dump({'tlsrpt_args': imap_args(imap, 'hold', timeout=300, max_seconds=600),
-                   'tlsrpt_result_path': os.path.join(run_dir, 'result.json')}, handle)
-    command = [ansible_playbook(), '-i', inventory, '-f', str(len(hosts)), PLAYBOOK, '-e', '@vars.json',
-               '-e', 'tlsrpt_hosts=all']
+        json.dump(extra_vars, handle)
+    command = [ansible_playbook(), '-i', inventory, '-f', str(len(HOSTS)), playbook, '-e', '@vars.json']
     proc = subprocess.Popen(command, env=ansible_env(run_dir), cwd=run_dir, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
-    started = {}
+    started = {}  # pid -> (start time, command line)
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             started = descendants(proc.pid)
-            modules = [pid for pid, (_start, cmd) in started.items()
-                       if 'AnsiballZ_tlsrpt_info' in cmd and not cmd.startswith('/bin/sh')]
-            if len(modules) >= len(hosts):
+            if running(started):
                 break
-            assert proc.poll() is None, 'ansible-playbook ended before its modules ran'
+            assert proc.poll() is None, 'ansible-playbook ended before the tasks were under way'
             time.sleep(0.5)
         else:
-            pytest.fail('the modules did not start: %r' % started)
-        time.sleep(2)  # let them settle into their read
+            pytest.fail('the tasks did not start: %r' % started)
+        time.sleep(2)  # let them settle into their work
         started = descendants(proc.pid)
         os.kill(proc.pid, signum)
         killed_at = time.monotonic()
@@ -417,8 +414,9 @@ def test_killing_ansible_playbook_ends_every_process_it_started(workdir, imap, s
         while living and time.monotonic() - killed_at < KILL_WAIT:
             time.sleep(0.2)
             living = alive(started)
-        print('\n%s: %d processes under ansible-playbook; all gone %.1f s after the signal' % (
-            signal.Signals(signum).name, len(started), time.monotonic() - killed_at) if not living else '')
+        print('\n%s %s: %d processes under ansible-playbook; all gone %.1f s after the signal' % (
+            os.path.basename(playbook), signal.Signals(signum).name, len(started), time.monotonic() - killed_at)
+              if not living else '')
         assert not living, 'still alive %.0f s after %s to ansible-playbook: %s' % (
             KILL_WAIT, signal.Signals(signum).name, json.dumps(living, indent=1))
     finally:
@@ -430,3 +428,50 @@ def test_killing_ansible_playbook_ends_every_process_it_started(workdir, imap, s
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+@pytest.mark.parametrize('signum', [signal.SIGKILL, signal.SIGTERM], ids=['SIGKILL', 'SIGTERM'])
+def test_killing_ansible_playbook_during_tlsrpt_info_reads(workdir, imap, signum):
+    run_dir = os.path.join(workdir, 'kill-%d' % signum)
+    os.makedirs(run_dir)
+
+    def modules_running(processes):
+        return len([pid for pid, (_start, cmd) in processes.items()
+                    if 'AnsiballZ_tlsrpt_info' in cmd and not cmd.startswith('/bin/sh')]) >= len(HOSTS)
+
+    kill_run(run_dir, PLAYBOOK, {'tlsrpt_args': imap_args(imap, 'hold', timeout=300, max_seconds=600),
+                                 'tlsrpt_result_path': os.path.join(run_dir, 'result.json'), 'tlsrpt_hosts': 'all'},
+             modules_running, signum)
+
+
+REPORT_PLAYBOOK = """---
+- name: Write a large report on every host (a long write in each Ansible worker)
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: Write the report
+      mailsec.mta_sts.report:
+        src: "{{ report_src }}"
+        dest: "{{ report_dest }}/{{ inventory_hostname }}"
+"""
+REPORT_DOMAINS = 60000
+
+
+def test_killing_ansible_playbook_during_a_long_report_write(workdir):
+    run_dir = os.path.join(workdir, 'kill-report')
+    os.makedirs(run_dir)
+    playbook = os.path.join(run_dir, 'report.yml')
+    with open(playbook, 'w') as handle:
+        handle.write(REPORT_PLAYBOOK)
+    domains = [{'input': 'd%d.example' % index, 'domain': 'd%d.example' % index, 'status': 'fail',
+                'findings': [{'code': 'txt-missing', 'severity': 'error', 'message': 'no _mta-sts record'}],
+                'record': None, 'policy': None, 'mx': None, 'tlsrpt': None} for index in range(REPORT_DOMAINS)]
+    src = os.path.join(run_dir, 'audit.json')
+    with open(src, 'w') as handle:
+        json.dump({'changed': False, 'control': {'id': 'EDCA-TLS-025'}, 'domains': domains}, handle)
+
+    def workers_running(processes):
+        return len([cmd for _start, cmd in processes.values() if 'ansible-playbook' in cmd]) >= len(HOSTS)
+
+    kill_run(run_dir, playbook, {'report_src': [src], 'report_dest': os.path.join(run_dir, 'out')}, workers_running,
+             signal.SIGKILL)
