@@ -48,7 +48,7 @@ HOSTILE_AT = 3                      # the hostile server misbehaves at this UID;
 BIG_MAILS, BIG_MIB = 50, 20
 # Bounds the module process must stay within (peak RSS of the module process, wall time of the module).
 SMALL_RSS_MB, SMALL_WALL = 150, 60
-BIG_RSS_MB, BIG_WALL = 300, 400
+BIG_RSS_MB, BIG_WALL = 200, 400
 KILL_WAIT = 15.0
 DEEP_JSON = ('[' * 100000 + ']' * 100000).encode('ascii')
 DEEP_OBJECT_5000 = ('{"a":' * 5000 + '1' + '}' * 5000).encode('ascii')
@@ -414,9 +414,9 @@ def kill_run(run_dir, playbook, extra_vars, running, signum):
         while living and time.monotonic() - killed_at < KILL_WAIT:
             time.sleep(0.2)
             living = alive(started)
-        print('\n%s %s: %d processes under ansible-playbook; all gone %.1f s after the signal' % (
-            os.path.basename(playbook), signal.Signals(signum).name, len(started), time.monotonic() - killed_at)
-              if not living else '')
+        if not living:
+            print('\n%s %s: %d processes under ansible-playbook; all gone %.1f s after the signal' % (
+                os.path.basename(playbook), signal.Signals(signum).name, len(started), time.monotonic() - killed_at))
         assert not living, 'still alive %.0f s after %s to ansible-playbook: %s' % (
             KILL_WAIT, signal.Signals(signum).name, json.dumps(living, indent=1))
     finally:
