@@ -18,6 +18,7 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.mailsec.mta_sts.plugins.plugin_utils.controls import (CONTROLS_DIR, DEFAULT_CONTROL_ID,
                                                                                load_control)
+from ansible_collections.mailsec.mta_sts.plugins.module_utils.lifeline import end_with_parent
 from ansible_collections.mailsec.mta_sts.plugins.plugin_utils.report import (EXTENSIONS, FORMATS, ReportError,
                                                                              build_report, collection_version,
                                                                              comparable, diff_is_empty, is_report,
@@ -165,6 +166,7 @@ class ActionModule(ActionBase):
     _supports_async = False
 
     def run(self, tmp=None, task_vars=None):
+        end_with_parent()  # a long report write in this worker ends with ansible-playbook, also after SIGKILL
         result = super().run(tmp, task_vars)
         del tmp
         dummy, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)

@@ -441,11 +441,13 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.mailsec.mta_sts.plugins.module_utils.argspec import create_resolver_argument_spec
 from ansible_collections.mailsec.mta_sts.plugins.module_utils.audit import AuditOptions, Auditor, count_statuses
+from ansible_collections.mailsec.mta_sts.plugins.module_utils.lifeline import end_with_parent
 from ansible_collections.mailsec.mta_sts.plugins.module_utils.resolver import HAS_DNSPYTHON
 from ansible_collections.mailsec.mta_sts.plugins.module_utils.fetch import HAS_URLLIB3
 
 
 def main():
+    end_with_parent()  # ends with ansible-playbook, also after SIGKILL
     module = AnsibleModule(
         argument_spec=dict(
             create_resolver_argument_spec(),
