@@ -166,24 +166,29 @@ domains:
         - What the audit found, each with a stable code. The codes and their effect on the verdict
           (fail, unknown, warn, info, skip) are listed below; severity C(error) fails the domain (or makes it unknown
           for lookup failures), C(warning) and C(info) do not.
-        - 'C(domain-invalid) (fail) - The input is not a valid domain name. Fix the entry in the list of accepted domains.'
+        - 'C(domain-invalid) (fail) - The input is not a valid domain name, or one too long for an _mta-sts record. Fix the entry in the
+          list of accepted domains (labels of at most 63 octets, at most 244 octets in all so that _mta-sts.<domain> fits in the 253 a DNS
+          name can have).'
         - 'C(audit-error) (unknown) - The audit of this domain stopped on an unexpected error. Rerun; if it persists, report the message as a bug of
           mailsec.mta_sts.'
         - 'C(audit-timeout) (unknown) - The audit of this domain did not finish within its hard limit. A server held a connection open past every
           timeout; rerun, and check the domain''s servers.'
-        - 'C(txt-missing) (fail) - No v=STSv1 TXT record at _mta-sts.<domain>. Publish "v=STSv1; id=<id>;" at _mta-sts.<domain>, after the policy is
-          online.'
+        - 'C(txt-missing) (fail) - No TXT record beginning with "v=STSv1;" at _mta-sts.<domain>. Publish "v=STSv1; id=<id>;" at
+          _mta-sts.<domain>, after the policy is online; begin it with exactly "v=STSv1;" (no space before the semicolon).'
         - 'C(txt-multiple) (fail) - More than one v=STSv1 TXT record at _mta-sts.<domain>. Keep exactly one v=STSv1 record; senders ignore the domain
           otherwise.'
         - 'C(txt-invalid) (fail) - The v=STSv1 TXT record does not follow the RFC 8461 grammar. Publish "v=STSv1; id=<1-32 letters or digits>;".'
+        - 'C(txt-field-duplicate) (warn) - A field of the v=STSv1 TXT record appears more than once; senders use the first. Keep one id (and
+          one of each other field); senders ignore every repeat (RFC 8461 section 3.2).'
         - 'C(txt-lookup-failed) (unknown) - The _mta-sts TXT lookup got no authoritative answer. Check the domain''s nameservers (SERVFAIL, REFUSED or
           timeout).'
         - 'C(txt-inconsistent) (warn) - The domain''s authoritative nameservers give different _mta-sts records. Bring every nameserver up to date; a
           stale one keeps some senders on the old policy id.'
         - 'C(txt-consistency-unknown) (info) - The authoritative nameservers could not all be asked for _mta-sts. Check that every NS host of the zone
           resolves and answers.'
-        - 'C(txt-ignored) (info) - TXT records at _mta-sts.<domain> that do not begin with v=STSv1 were ignored. Remove records that are not MTA-STS
-          records from _mta-sts.<domain>.'
+        - 'C(txt-ignored) (info) - TXT records at _mta-sts.<domain> that do not begin with "v=STSv1;" were ignored. Remove records that are
+          not MTA-STS records from _mta-sts.<domain>; an MTA-STS record must begin with exactly "v=STSv1;" (RFC 8461 section 3.1), so
+          "v=STSv1 ;" or "v=STSv1" alone is discarded by senders.'
         - 'C(policy-host-missing) (fail) - mta-sts.<domain> has no address record. Publish A/AAAA (or a CNAME) for mta-sts.<domain> pointing at the
           policy web server.'
         - 'C(policy-host-lookup-failed) (unknown) - The address lookup of mta-sts.<domain> got no authoritative answer. Check the domain''s
@@ -207,7 +212,11 @@ domains:
         - 'C(policy-content-type) (fail) - The policy is not served as text/plain. Serve the policy with "Content-Type: text/plain".'
         - 'C(policy-too-large) (fail) - The policy is larger than 64 KiB. Keep the policy small; senders stop reading at 64 KiB.'
         - 'C(policy-http-error) (fail) - The policy host sent an invalid HTTP response. Fix the web server serving mta-sts.<domain>.'
-        - 'C(policy-syntax) (fail) - A policy line is not "key: value". Write one "key: value" per line, separated by LF or CRLF.'
+        - 'C(policy-syntax) (fail) - A policy line is not "key: value". Write one "key: value" per line, the key at the start of the line
+          and directly followed by ":", lines ended by LF or CRLF.'
+        - 'C(policy-blank-line) (fail) - The policy has an empty or whitespace-only line, or more than one line ending at its end. Remove
+          the lines the message names; end the last line with at most one LF or CRLF. Senders such as mox, go-mtasts and postfix-tlspol
+          discard such a policy (RFC 8461 section 3.2).'
         - 'C(policy-encoding) (fail) - The policy is not valid UTF-8 text. Serve the policy as plain ASCII/UTF-8 text.'
         - 'C(policy-version-invalid) (fail) - The policy has no "version: STSv1". Begin the policy with "version: STSv1".'
         - 'C(policy-mode-invalid) (fail) - The policy mode is missing or not one of enforce, testing, none. Set "mode: testing" (then "enforce" when
@@ -215,9 +224,10 @@ domains:
         - 'C(policy-max-age-invalid) (fail) - max_age is missing, not digits only, or above 31557600. Set "max_age:" to whole seconds between 86400
           and 31557600.'
         - 'C(policy-mx-missing) (fail) - The policy lists no mx pattern. Add one "mx:" line per MX host or pattern (*.example.org).'
-        - 'C(policy-mx-invalid) (fail) - An mx pattern is not a host name or a "*." wildcard. Write mx patterns as host names, or "*." followed by a
-          host name.'
-        - 'C(policy-field-duplicate) (fail) - version, mode or max_age appears more than once. Keep one version, one mode and one max_age line.'
+        - 'C(policy-mx-invalid) (fail) - An mx pattern is not a host name or a "*." wildcard. Write mx patterns as host names in A-labels
+          (xn--...), or "*." followed by one (RFC 8461 section 3.2 forbids U-labels).'
+        - 'C(policy-field-duplicate) (warn) - version, mode or max_age appears more than once; senders use the first. Keep one version, one
+          mode and one max_age line; senders ignore every repeat (RFC 8461 section 3.2), so the first value is the one in force.'
         - 'C(policy-mode-none) (fail) - The policy mode is "none": MTA-STS is switched off. Publish mode testing, then enforce.'
         - 'C(policy-mode-testing) (warn) - The policy is in testing mode: senders report but still deliver. Switch to "mode: enforce" once TLS-RPT
           shows no failures.'
@@ -239,8 +249,9 @@ domains:
         - 'C(mx-tls-error) (fail) - The STARTTLS handshake with an MX host failed. Offer TLS 1.2 or newer on every MX host.'
         - 'C(mx-host-missing) (fail) - An MX host name has no address record. Publish A/AAAA records for every MX host, or remove the MX record.'
         - 'C(tlsrpt-missing) (warn) - No TLS-RPT record at _smtp._tls.<domain>. Publish "v=TLSRPTv1; rua=mailto:..." to receive reports from senders.'
-        - 'C(tlsrpt-invalid) (warn) - The TLS-RPT record is malformed or there is more than one. Publish exactly one "v=TLSRPTv1; rua=mailto:...;"
-          record.'
+        - 'C(tlsrpt-invalid) (warn) - The TLS-RPT record is outside the RFC 8460 grammar or there is more than one. Publish exactly one
+          record beginning with "v=TLSRPTv1;", with rua=mailto:... or rua=https://... ("," and "!" in URIs percent-encoded) and extensions
+          as name=value.'
         - 'C(tlsrpt-reported-failures) (warn) - TLS-RPT reports from senders show failed sessions for the domain. Read the failure types in the
           reports and fix them before switching to enforce.'
         - 'C(tlsrpt-lookup-failed) (info) - The TLS-RPT lookup got no authoritative answer. Check the domain''s nameservers.'
