@@ -93,6 +93,20 @@ def to_a_labels(name):
             name[:MAX_NAME_LENGTH], _idna_reason(exc)))
 
 
+def comparable_name(name):
+    """``name`` as matching compares it (RFC 6125 section 6.4.2): lowercase A-labels, no trailing dot.
+
+    A leading ``*.`` (an mx pattern's wildcard) is kept; a name IDNA2008 refuses is only lowercased,
+    so it matches nothing but itself.
+    """
+    wildcard = '*.' if name.startswith('*.') else ''
+    name = name[len(wildcard):].rstrip('.')
+    try:
+        return wildcard + to_a_labels(name)
+    except DomainError:
+        return wildcard + name.lower()
+
+
 def _check_a_label(label):
     if not HAS_IDNA:
         return

@@ -20,7 +20,7 @@ __metaclass__ = type
 import hashlib
 import re
 
-from .domain import DomainError, to_a_labels
+from .domain import DomainError, comparable_name, to_a_labels
 from .findings import quoted
 
 MAX_POLICY_BYTES = 65536          # RFC 8461 section 3.3: senders stop at 64 KiB
@@ -246,27 +246,11 @@ def _number_ranges(numbers, limit=10):
     return ', '.join(words)
 
 
-def _name_form(name):
-    """A host name as matching compares it: lowercase A-labels, no trailing dot (RFC 6125 section 6.4.2)."""
-    name = name.rstrip('.')
-    try:
-        return to_a_labels(name)
-    except DomainError:
-        return name.lower()
-
-
-def _pattern_form(pattern):
-    """An mx pattern as matching compares it; a ``*.`` wildcard keeps its place."""
-    if pattern.startswith('*.'):
-        return '*.' + _name_form(pattern[2:])
-    return _name_form(pattern)
-
-
 def render_policy(mode, mx, max_age):
     """Render a policy in a canonical form: version, mode, one mx line per pattern (sorted, unique, in
     A-labels as RFC 8461 section 3.2 requires), max_age, each line ending in one LF."""
     lines = ['version: STSv1', 'mode: %s' % mode]
-    lines.extend('mx: %s' % pattern for pattern in sorted(set(_pattern_form(p) for p in mx)))
+    lines.extend('mx: %s' % pattern for pattern in sorted(set(comparable_name(p) for p in mx)))
     lines.append('max_age: %s' % max_age)
     text = '\n'.join(lines) + '\n'
     parse_policy(text)  # the renderer never emits what the audit would reject
@@ -285,8 +269,8 @@ def mx_pattern_matches(pattern, host):
 
     Both sides are compared as A-labels, U-labels converted first (RFC 6125 section 6.4.2).
     """
-    pattern = _pattern_form(pattern)
-    host = _name_form(host)
+    pattern = comparable_name(pattern)
+    host = comparable_name(host)
     if pattern.startswith('*.'):
         first, dot, rest = host.partition('.')
         return bool(first) and bool(dot) and rest == pattern[2:]
@@ -309,10 +293,10 @@ def pattern_matcher(patterns):
     """
     first = {}
     for index, pattern in enumerate(patterns):
-        first.setdefault(_pattern_form(pattern), (index, pattern))
+        first.setdefault(comparable_name(pattern), (index, pattern))
 
     def match(host):
-        host = _name_form(host)
+        host = comparable_name(host)
         label, dot, parent = host.partition('.')
         found = [item for item in (first.get(host), first.get('*.' + parent) if label and dot else None) if item]
         return min(found)[1] if found else None
