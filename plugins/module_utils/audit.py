@@ -323,7 +323,7 @@ class Auditor(object):
         if ignored:
             findings.append(finding('txt-ignored', '%d TXT record(s) at %s do not begin with "v=STSv1;" and senders '
                                     'discard them (RFC 8461 section 3.1): %s' % (
-                                        ignored, name, '; '.join(_capped_list(ignored_records(lookup.records))))))
+                                        ignored, name, '; '.join(_capped_list(ignored_records(lookup.records), 5)))))
         if not candidates:
             findings.append(finding('txt-missing', 'no TXT record beginning with "v=STSv1;" at %s (%s)' % (
                 name, 'other TXT records only' if lookup.ok else lookup.outcome)))
