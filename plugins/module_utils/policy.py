@@ -121,19 +121,19 @@ def check_policy(text):
     for key, check in (('version', _check_version), ('mode', _check_mode), ('max_age', _check_max_age)):
         occurrences = single[key]
         if not occurrences:
-            errors.append((_MISSING_CODES[key], 'the %s field is missing' % key))
+            errors.append((_FIELD_CODES[key], 'the %s field is missing' % key))
             continue
         for index, (number, value) in enumerate(occurrences):
             problem = check(value)
             if problem:
-                errors.append((_MISSING_CODES[key], 'line %d: %s%s' % (number, problem, '' if index == 0 else (
+                errors.append((_FIELD_CODES[key], 'line %d: %s%s' % (number, problem, '' if index == 0 else (
                     ' (senders ignore a repeated %s, but some, such as mox, reject the policy when the repeat is '
                     'invalid)' % key))))
         if len(occurrences) > 1:
             warnings.append(('policy-field-duplicate', _duplicate_message(key, occurrences)))
-        number, value = occurrences[0]
-        if not check(value):
-            values[key] = value
+        first = occurrences[0][1]
+        if not check(first):
+            values[key] = first
     for number, pattern in mx:
         if not is_valid_mx_pattern(pattern):
             errors.append(('policy-mx-invalid', 'line %d: %s' % (number, _mx_problem(pattern))))
@@ -148,7 +148,7 @@ def check_policy(text):
     return parsed, warnings
 
 
-_MISSING_CODES = {'version': 'policy-version-invalid', 'mode': 'policy-mode-invalid',
+_FIELD_CODES = {'version': 'policy-version-invalid', 'mode': 'policy-mode-invalid',
                   'max_age': 'policy-max-age-invalid'}
 
 
