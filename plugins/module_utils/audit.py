@@ -22,17 +22,18 @@ import signal
 import traceback
 
 from .addresses import AddressPolicy
+from .clip import clip
 from .domain import DomainError, normalize_domain
 from .fetch import resolve_and_fetch_policy
-from .findings import capped, effect, finding
+from .findings import capped, effect, finding, quoted
 from .policy import SHORT_MAX_AGE, pattern_matcher
-from .record import (RecordError, is_sts_candidate, is_tlsrpt_candidate, parse_sts_record,
-                     parse_tlsrpt_record)
+from .record import (TLSRPT_PREFIX, RecordError, ignored_records, is_sts_candidate, is_tlsrpt_candidate,
+                     parse_sts_record, parse_tlsrpt_record)
 from .resolver import MAX_INFLIGHT, DnsClient
 from .smtp import MX_TLS_PROBLEM_CODES, check_starttls_async
 from .tls import tls_client_context
+from .verdict import control_status, count_statuses  # noqa: F401  (imported from here by callers)
 
-STATUSES = ('pass', 'fail', 'unknown', 'skipped')
 MAX_MX_TLS_HOSTS = 10
 # A domain's network work is at most three timeouts one after the other (its first lookups at once; the
 # policy host's addresses and MX host addresses; the download and STARTTLS); the domain's deadline adds
@@ -89,24 +90,6 @@ def verdict(findings):
     if 'unknown' in codes_by_effect:
         return 'unknown'
     return 'pass'
-
-
-def control_status(counts):
-    """EDCA-TLS-025 over all domains: fail if any fails, else unknown if any is unknown, else pass."""
-    if counts.get('fail'):
-        return 'fail'
-    if counts.get('unknown'):
-        return 'unknown'
-    if counts.get('pass'):
-        return 'pass'
-    return 'skipped'
-
-
-def count_statuses(domain_results):
-    counts = dict((status, 0) for status in STATUSES)
-    for result in domain_results:
-        counts[result['status']] += 1
-    return counts
 
 
 def control_summary(control, domain_results):
@@ -189,7 +172,7 @@ class Auditor(object):
 
     def _invalid(self, value, exc):
         result = _empty_result(value, None)
-        result['findings'].append(finding('domain-invalid', '%r is not a domain name: %s' % (_clip(value), exc)))
+        result['findings'].append(finding('domain-invalid', '%s is not a domain name: %s' % (quoted(value), exc)))
         return _finish(result)
 
     # -- one domain ---------------------------------------------------------------------------
@@ -259,6 +242,8 @@ class Auditor(object):
             result['policy'].pop('parsed', None)
             mode = parsed['mode'] if parsed else None
             if parsed:
+                for warning in parsed.get('warnings', ()):  # RFC 8461 section 3.2: what senders ignore
+                    findings.append(finding(warning['code'], warning['message']))
                 self._judge_policy(parsed, findings)
                 if mode in ('enforce', 'testing') and result['mx']['hosts']:
                     self._match_mx(parsed, result['mx'], mode, findings)
@@ -464,9 +449,11 @@ class Auditor(object):
         candidates = [text for text in lookup.records if is_sts_candidate(text)]
         ignored = len(lookup.records) - len(candidates)
         if ignored:
-            findings.append(finding('txt-ignored', '%d TXT record(s) at %s do not begin with v=STSv1' % (ignored, name)))
+            findings.append(finding('txt-ignored', '%d TXT record(s) at %s do not begin with "v=STSv1;" and senders '
+                                    'discard them (RFC 8461 section 3.1): %s' % (
+                                        ignored, name, '; '.join(_capped_list(ignored_records(lookup.records), 5)))))
         if not candidates:
-            findings.append(finding('txt-missing', 'no v=STSv1 TXT record at %s (%s)' % (
+            findings.append(finding('txt-missing', 'no TXT record beginning with "v=STSv1;" at %s (%s)' % (
                 name, 'other TXT records only' if lookup.ok else lookup.outcome)))
         elif len(candidates) > 1:
             findings.append(finding('txt-multiple', '%d v=STSv1 TXT records at %s; senders ignore them all' % (
@@ -479,6 +466,8 @@ class Auditor(object):
             else:
                 evidence['id'] = parsed['id']
                 evidence['extensions'] = parsed['extensions']
+                for warning in parsed['warnings']:
+                    findings.append(finding(warning['code'], 'the TXT record at %s: %s' % (name, warning['message'])))
         return evidence
 
     def _judge_policy(self, parsed, findings):
@@ -515,7 +504,10 @@ class Auditor(object):
             return evidence
         candidates = [text for text in lookup.records if is_tlsrpt_candidate(text)]
         if not candidates:
-            findings.append(finding('tlsrpt-missing', 'no v=TLSRPTv1 record at %s: senders cannot report TLS failures' % name))
+            near = ignored_records([text for text in lookup.records if text.lstrip().lower().startswith('v=tlsrpt')],
+                                   TLSRPT_PREFIX)
+            findings.append(finding('tlsrpt-missing', 'no record beginning with "v=TLSRPTv1;" at %s: senders cannot '
+                                    'report TLS failures%s' % (name, ''.join('; senders discard ' + text for text in near))))
         elif len(candidates) > 1:
             findings.append(finding('tlsrpt-invalid', '%d v=TLSRPTv1 records at %s' % (len(candidates), name)))
         else:
@@ -575,9 +567,12 @@ def _empty_result(value, domain):
             'enforce_blockers': [], 'record': None, 'policy': None, 'mx': None, 'tlsrpt': None}
 
 
+def _capped_list(items, limit=MAX_FINDINGS_PER_CODE):
+    return items[:limit] + (['%d more' % (len(items) - limit)] if len(items) > limit else [])
+
+
 def _clip(value, limit=200):
-    text = value if isinstance(value, str) else repr(value)
-    return text if len(text) <= limit else text[:limit] + '...'
+    return clip(value, limit)
 
 
 # -- several processes ------------------------------------------------------------------------------

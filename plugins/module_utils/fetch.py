@@ -28,6 +28,7 @@ try:
 except ImportError:
     HAS_H11 = False
 
+from .clip import clip
 from .findings import capped, finding
 from .policy import MAX_POLICY_BYTES, PolicyError, parse_policy
 from .tls import (DIAGNOSTIC_CONTEXT, certificate_facts, classify_tls_error, connect_words,  # noqa: F401
@@ -360,8 +361,7 @@ def is_text_plain(content_type):
 
 
 def _short(text, limit=300):
-    text = str(text)
-    return text if len(text) <= limit else text[:limit] + '...'
+    return clip(text, limit)
 
 
 # ---------------------------------------------------------------------------------------------------

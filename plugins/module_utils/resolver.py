@@ -25,6 +25,8 @@ import asyncio
 import socket
 import time
 
+from .clip import clip
+
 try:
     import dns.asyncbackend
     import dns.exception
@@ -383,5 +385,4 @@ def _records(rrset, rdtype):
 
 
 def _short(value):
-    text = str(value)
-    return text if len(text) <= 200 else text[:200] + '...'
+    return clip(value, 200)

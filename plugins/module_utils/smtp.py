@@ -18,6 +18,7 @@ import re
 import ssl
 import time
 
+from .clip import clip
 from .tls import (DIAGNOSTIC_CONTEXT, certificate_facts, classify_tls_error, connect_words, der_certificate_facts,
                   name_mismatch_words, os_error_detail)
 
@@ -172,8 +173,7 @@ async def _unverified_certificate(mx_host, address, port):
 
 def _problem(facts, problem, words, technical=None):
     facts['problem'] = problem
-    facts['error'] = words if len(words) <= 300 else words[:300] + '...'
+    facts['error'] = clip(words, 300)
     if technical:
-        technical = str(technical)
-        facts['error_detail'] = technical if len(technical) <= 300 else technical[:300] + '...'
+        facts['error_detail'] = clip(technical, 300)
     return facts
