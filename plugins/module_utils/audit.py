@@ -231,8 +231,7 @@ class Auditor(object):
             mx_hosts = result['mx']['hosts'][:MAX_MX_TLS_HOSTS]
             tlsa = None
             if options.check_dane and mx_hosts and not result['mx']['implicit']:
-                tlsa = start(_all(*(self.dns.lookup('_25._tcp.%s' % host['host'], 'TLSA')
-                                              for host in mx_hosts)))
+                tlsa = start(_all(*(self.dns.lookup('_25._tcp.%s' % host['host'], 'TLSA') for host in mx_hosts)))
             mx_tls = None
             if options.check_mx_tls and mx_hosts:
                 mx_tls = start(_all(*(self._mx_tls_facts(host['host']) for host in mx_hosts)))
@@ -517,6 +516,7 @@ class Auditor(object):
                 findings.append(finding('tlsrpt-invalid', 'the TLS-RPT record at %s is invalid: %s' % (name, exc)))
         return evidence
 
+
 # Warnings that do not fail a domain in testing mode but would break mail once it enforces.
 _ENFORCE_BLOCKING_WARNINGS = frozenset((
     'mx-not-covered', 'mx-starttls-missing', 'mx-cert-invalid', 'mx-connect-failed', 'mx-tls-error',
@@ -639,4 +639,3 @@ def _process_lost(domain, exitcode):
     result['findings'].append(finding('audit-error', 'the process auditing this domain ended unexpectedly '
                                       '(exit code %s); rerun, or set processes=1' % exitcode))
     return _finish(result)
-

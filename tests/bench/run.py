@@ -706,8 +706,8 @@ def print_loss_table(rows, out=sys.stdout):
             '%.1f' % row['cpu_s'] if row['cpu_s'] is not None else 'n/a'), file=out)
     for row in rows:
         if row['mismatches']:
-            print('  %s at %g %% loss disagrees with the truth: %s' % (row['tool'], 100 * row['loss'],
-                                                                     json.dumps(row['mismatches'])), file=out)
+            print('  %s at %g %% loss disagrees with the truth: %s' % (
+                row['tool'], 100 * row['loss'], json.dumps(row['mismatches'])), file=out)
 
 
 def run_hostile(args, root, log):
@@ -747,8 +747,8 @@ def run_hostile(args, root, log):
             rows.append({'title': title, 'total': len(domains), 'right': len(domains) - len(wrong), 'wrong': wrong,
                          'wall_s': report['process_wall'], 'limit_s': limit,
                          'in_time': report['process_wall'] <= limit, 'max_rss_kb': report['maxrss_kb']})
-            log('  %d/%d right, %.1f s (limit %.0f s), %s MB' % (rows[-1]['right'], rows[-1]['total'],
-                                                              rows[-1]['wall_s'], limit, _mb(report['maxrss_kb'])))
+            log('  %d/%d right, %.1f s (limit %.0f s), %s MB' % (
+                rows[-1]['right'], rows[-1]['total'], rows[-1]['wall_s'], limit, _mb(report['maxrss_kb'])))
     finally:
         hostile.stop_process(info)
     return rows
@@ -760,9 +760,9 @@ def print_hostile_table(rows, timeout, out=sys.stdout):
     print('| kinds | right / total | process wall s | limit s | peak RSS MB |', file=out)
     print('|---|---|---|---|---|', file=out)
     for row in rows:
-        print('| %s | %d / %d | %.1f | %.0f%s | %s |' % (row['title'], row['right'], row['total'], row['wall_s'],
-                                                       row['limit_s'], '' if row['in_time'] else ' (MISSED)',
-                                                       _mb(row['max_rss_kb'])), file=out)
+        print('| %s | %d / %d | %.1f | %.0f%s | %s |' % (
+            row['title'], row['right'], row['total'], row['wall_s'], row['limit_s'],
+            '' if row['in_time'] else ' (MISSED)', _mb(row['max_rss_kb'])), file=out)
     for row in rows:
         for line in row['wrong'][:10]:
             print('  wrong: %s' % line, file=out)
