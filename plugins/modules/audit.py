@@ -224,7 +224,8 @@ domains:
         - 'C(policy-http-status) (fail) - The policy URL did not answer HTTP 200. Serve /.well-known/mta-sts.txt with status 200.'
         - 'C(policy-content-type) (fail) - The policy is not served as text/plain. Serve the policy with "Content-Type: text/plain".'
         - 'C(policy-too-large) (fail) - The policy is larger than 64 KiB. Keep the policy small; senders stop reading at 64 KiB.'
-        - 'C(policy-content-encoding) (fail) - The policy was sent with a Content-Encoding the request did not offer. Serve the policy uncompressed, or gzip/deflate only when the request offers it.'
+        - 'C(policy-content-encoding) (fail) - The policy was sent with a Content-Encoding the request did not offer. Serve the policy
+          uncompressed, or gzip/deflate only when the request offers it.'
         - 'C(policy-http-error) (fail) - The policy host sent an invalid HTTP response. Fix the web server serving mta-sts.<domain>.'
         - 'C(policy-syntax) (fail) - A policy line is not "key: value". Write one "key: value" per line, separated by LF or CRLF.'
         - 'C(policy-encoding) (fail) - The policy is not valid UTF-8 text. Serve the policy as plain ASCII/UTF-8 text.'

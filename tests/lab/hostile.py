@@ -1148,7 +1148,8 @@ class HostileServers(object):
 
     def info(self):
         return {'pid': os.getpid(), 'root': self.root, 'ca_path': self.web.ca_path, 'nameserver': DNS_IP,
-                'dns_port': self.dns.port if self.dns is not None else self.dns_port, 'https_port': self.web.port, 'https_ports': dict(self.web.ports), 'net': NET,
+                'dns_port': self.dns.port if self.dns is not None else self.dns_port, 'https_port': self.web.port,
+                'https_ports': dict(self.web.ports), 'net': NET,
                 'smtp_port': self.smtp.port, 'smtp_ports': dict(self.smtp.ports),
                 'zone': ZONE}
 
