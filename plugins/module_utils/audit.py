@@ -15,6 +15,10 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import asyncio
+import ctypes
+import multiprocessing
+import os
+import signal
 import traceback
 
 from .addresses import AddressPolicy
@@ -38,6 +42,7 @@ DOMAIN_SLACK = 1.0
 MAX_NS_HOSTS = 13            # as many as a root zone has: a hostile NS set must not hold the domain for long
 MAX_NS_ADDRESSES = 2         # addresses asked per NS host
 MAX_FINDINGS_PER_CODE = 20   # a hostile policy or MX set must not make one domain's result megabytes
+DOMAINS_PER_PROCESS = 1000   # processes=0 (automatic): one more process per this many domains, up to the CPUs
 
 
 class AuditOptions(object):
@@ -45,7 +50,8 @@ class AuditOptions(object):
 
     def __init__(self, nameservers=None, dns_port=53, ca_path=None, timeout=10.0, concurrency=64,
                  require_mode='testing', check_mx_tls=False, smtp_port=25, cert_min_days=14,
-                 check_consistency=False, check_dane=True, tlsrpt_summary=None, allow_private_addresses=False):
+                 check_consistency=False, check_dane=True, tlsrpt_summary=None, allow_private_addresses=False,
+                 processes=0):
         self.nameservers = list(nameservers or [])
         self.dns_port = int(dns_port)
         self.ca_path = ca_path
@@ -59,6 +65,7 @@ class AuditOptions(object):
         self.check_dane = bool(check_dane)
         self.tlsrpt_summary = tlsrpt_summary or {}
         self.allow_private_addresses = bool(allow_private_addresses)
+        self.processes = max(0, int(processes))   # 0: automatic (process_count)
 
 
 def verdict(findings):
@@ -129,10 +136,11 @@ class Auditor(object):
     # -- many domains -------------------------------------------------------------------------
 
     def audit_domains(self, values):
-        """Audit every value concurrently in one event loop; results come back in input order, one per input."""
-        return asyncio.run(self.audit_values(values))
+        """Audit every value concurrently; results come back in input order, one per input.
 
-    async def audit_values(self, values):
+        One event loop per process; with ``processes`` above 1 each process audits a contiguous slice of
+        the distinct domains and the slices are joined in input order (the results are the same).
+        """
         values = list(values)
         results = [None] * len(values)
         by_domain = {}
@@ -143,20 +151,29 @@ class Auditor(object):
                 results[index] = self._invalid(value, exc)
                 continue
             by_domain.setdefault(domain, []).append(index)
-        # Every domain a task; the semaphore is taken before the task exists, so at most ``concurrency``
-        # domains are in flight and 10,000 waiting domains cost no memory.
-        limit = asyncio.Semaphore(self.options.concurrency)
-        tasks = []
-        for domain in by_domain:
-            await limit.acquire()
-            tasks.append(asyncio.create_task(self._audit_and_release(domain, limit)))
-        audited = await asyncio.gather(*tasks)
+        domains = list(by_domain)
+        processes = process_count(self.options.processes, len(domains))
+        if processes > 1:
+            audited = _audit_in_processes(self, domains, processes)
+        else:
+            audited = asyncio.run(self.audit_list(domains))
         for (domain, indexes), one in zip(by_domain.items(), audited):
             for index in indexes:
                 result = dict(one)
                 result['input'] = values[index]
                 results[index] = result
         return results
+
+    async def audit_list(self, domains):
+        """Audit normalized, distinct domains on the running loop; results in the same order."""
+        # Every domain a task; the semaphore is taken before the task exists, so at most ``concurrency``
+        # domains are in flight and 10,000 waiting domains cost no memory.
+        limit = asyncio.Semaphore(self.options.concurrency)
+        tasks = []
+        for domain in domains:
+            await limit.acquire()
+            tasks.append(asyncio.create_task(self._audit_and_release(domain, limit)))
+        return await asyncio.gather(*tasks)
 
     async def _audit_and_release(self, domain, limit):
         try:
@@ -559,3 +576,69 @@ def _empty_result(value, domain):
 def _clip(value, limit=200):
     text = value if isinstance(value, str) else repr(value)
     return text if len(text) <= limit else text[:limit] + '...'
+
+
+# -- several processes ------------------------------------------------------------------------------
+
+def process_count(requested, domains):
+    """How many processes audit ``domains`` distinct domains: ``requested``, or (0) one per CPU for large work."""
+    if requested:
+        count = requested
+    else:
+        count = min(os.cpu_count() or 1, domains // DOMAINS_PER_PROCESS)
+    return max(1, min(count, domains))
+
+
+def _audit_in_processes(auditor, domains, processes):
+    """Audit contiguous slices of ``domains`` in forked processes, each with its own loop; results in order.
+
+    Each process gets an equal share of ``concurrency`` (the servers see no more connections than with one
+    process). A child that dies gives its domains ``audit-error``; a child outlives its parent by nothing
+    (PR_SET_PDEATHSIG), so an AWX job killed mid-audit leaves no process behind.
+    """
+    context = multiprocessing.get_context('fork')
+    size = -(-len(domains) // processes)
+    slices = [domains[start:start + size] for start in range(0, len(domains), size)]
+    children = []
+    for part in slices:
+        receiver, sender = context.Pipe(duplex=False)
+        child = context.Process(target=_child_audit, args=(auditor, part, len(slices), sender), daemon=True)
+        child.start()
+        sender.close()
+        children.append((child, receiver, part))
+    audited = []
+    for child, receiver, part in children:
+        try:
+            audited.extend(receiver.recv())
+        except (EOFError, OSError):
+            child.join(5)
+            audited.extend(_process_lost(domain, child.exitcode) for domain in part)
+        child.join()
+    return audited
+
+
+def _child_audit(auditor, domains, share, sender):
+    """In the forked child: the parent's auditor (copied by the fork, no loop started yet) on one slice."""
+    _die_with_parent()
+    auditor.options.concurrency = max(1, -(-auditor.options.concurrency // share))
+    sender.send(asyncio.run(auditor.audit_list(domains)))
+    sender.close()
+
+
+def _die_with_parent():
+    """Linux prctl(PR_SET_PDEATHSIG, SIGKILL): the kernel kills this process when its parent dies."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _process_lost(domain, exitcode):
+    result = _empty_result(domain, domain)
+    result['findings'].append(finding('audit-error', 'the process auditing this domain ended unexpectedly '
+                                      '(exit code %s); rerun, or set processes=1' % exitcode))
+    return _finish(result)
+

@@ -45,6 +45,10 @@ RETRANSMIT_INTERVAL = 1.0      # at most this long before an unanswered UDP quer
 MIN_RETRANSMIT_INTERVAL = 0.2  # never sooner than this
 EDNS_PAYLOAD = 1232            # the DNS flag day 2020 size; larger answers come over TCP
 BIG_ANSWER = 16384             # octets of a TCP answer parsed in a thread
+# Lookups of one client on the network at once; more wait their turn, and a lookup's timeout starts when
+# it is sent (as a resolver's queue does): 10,000 domains must not become one burst that a slow server
+# answers after everyone's deadline.
+MAX_INFLIGHT = 128
 
 
 class Lookup(object):
@@ -80,7 +84,7 @@ class Lookup(object):
 class DnsClient(object):
     """One resolver setup shared by every lookup of an audit run; lookups are coroutines on the caller's loop."""
 
-    def __init__(self, nameservers=None, port=53, timeout=5.0):
+    def __init__(self, nameservers=None, port=53, timeout=5.0, max_inflight=None):
         if not HAS_DNSPYTHON:
             raise RuntimeError('dnspython is required')
         if nameservers:
@@ -91,19 +95,22 @@ class DnsClient(object):
             dns.inet.af_for_address(address)  # ValueError for anything but an IP address
         self.port = int(port)
         self.timeout = float(timeout)
-        # short timeouts still leave room for several copies
-        self.max_retransmit = max(MIN_RETRANSMIT_INTERVAL, min(RETRANSMIT_INTERVAL, self.timeout / 6.0))
+        # short timeouts still leave room for three copies
+        self.max_retransmit = max(MIN_RETRANSMIT_INTERVAL, min(RETRANSMIT_INTERVAL, self.timeout / 3.0))
         self._srtt = None
         self._rttvar = None
         self._backoff = 1  # RFC 6298 section 5.5: a timeout backs the interval off until the next sample
         self._backend = dns.asyncbackend.get_backend('asyncio')
+        self.max_inflight = max_inflight or MAX_INFLIGHT
+        self._slots = (None, None)  # (loop, semaphore): a semaphore belongs to one event loop
 
     @property
     def retransmit(self):
         """Seconds before the first copy of a query is sent again: srtt + 4 rttvar (RFC 6298 section 2), bounded."""
         if self._srtt is None:
             return self.max_retransmit
-        return max(MIN_RETRANSMIT_INTERVAL, min(self.max_retransmit, (self._srtt + 4 * self._rttvar) * self._backoff))
+        # A server slower than timeout/3 is congested, not lossy: copies would only lengthen its queue.
+        return max(MIN_RETRANSMIT_INTERVAL, min(RETRANSMIT_INTERVAL, (self._srtt + 4 * self._rttvar) * self._backoff))
 
     def _sample(self, rtt):
         """RFC 6298 section 2.2/2.3: alpha 1/8, beta 1/4."""
@@ -123,6 +130,10 @@ class DnsClient(object):
 
     async def lookup(self, name, rdtype, deadline=None):
         """Resolve ``name``/``rdtype``, following CNAMEs across zones (an authoritative server only gives the first hop)."""
+        async with self._slot():
+            return await self._lookup(name, rdtype, deadline)
+
+    async def _lookup(self, name, rdtype, deadline=None):
         deadline = self.deadline(deadline)
         allowed = max(0.0, deadline - time.monotonic())
         chain = []
@@ -149,6 +160,10 @@ class DnsClient(object):
 
     async def query_server(self, address, name, rdtype, deadline=None):
         """Ask one server directly, without recursion, as a consistency check between authoritative servers does."""
+        async with self._slot():
+            return await self._query_server(address, name, rdtype, deadline)
+
+    async def _query_server(self, address, name, rdtype, deadline=None):
         deadline = self.deadline(deadline)
         allowed = max(0.0, deadline - time.monotonic())
         query = dns.message.make_query(name, rdtype, use_edns=0, payload=EDNS_PAYLOAD)
@@ -169,6 +184,10 @@ class DnsClient(object):
 
     async def zone_of(self, name, deadline=None):
         """The zone apex that holds ``name`` (walking up with SOA queries), or None when no answer says."""
+        async with self._slot():
+            return await self._zone_of(name, deadline)
+
+    async def _zone_of(self, name, deadline=None):
         deadline = self.deadline(deadline)
         qname = dns.name.from_text(name)
         while True:
@@ -185,6 +204,12 @@ class DnsClient(object):
             if qname == dns.name.root:
                 return None
             qname = qname.parent()
+
+    def _slot(self):
+        loop = asyncio.get_running_loop()
+        if self._slots[0] is not loop:
+            self._slots = (loop, asyncio.Semaphore(self.max_inflight))
+        return self._slots[1]
 
     # -- sync wrappers for modules and filters ---------------------------------------------------
 
@@ -233,7 +258,7 @@ class DnsClient(object):
                     continue
                 first_sent = first_sent or now
                 resend_at = min(deadline, now + interval)
-                interval = min(2 * interval, self.max_retransmit)  # back off: a slow server gets fewer copies
+                interval = min(2 * interval, max(self.max_retransmit, interval))  # back off: fewer copies
                 response = await self._receive(query, sock, asked, resend_at, deadline, failed)
                 if response is not None:
                     if attempt == 1:  # Karn: a sample only from a query sent once
@@ -272,8 +297,9 @@ class DnsClient(object):
             else:
                 truncated = bool(response.flags & dns.flags.TC)
                 if not query.is_response(response):
-                    failed[server] = 'answered another question'
-                    return None
+                    # a late answer meant for the previous owner of this port, or a forgery: ignore it
+                    # (RFC 5452 section 9.1: accept only answers to the question asked, with its ID)
+                    continue
             if truncated:
                 response = await self._tcp(query, server, deadline, failed)
                 if response is None:

@@ -1166,6 +1166,10 @@ def _dns_process(dns_port, conn, max_seconds):
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda signum, frame: stopping.set())
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops it
+    try:
+        os.nice(-10)  # as the bench lab's servers: on a busy machine the DNS server answers before the audit runs
+    except OSError:
+        pass  # not root: the default priority
     dns_server = HostileDNS(DNS_IP, dns_port).start()
     conn.send(dns_server.port)
     stopping.wait(max_seconds)

@@ -310,3 +310,58 @@ def test_no_thread_is_left_behind():
                  timeout=0.5).audit_domains(['a.test', 'gone.test', 'nomx.test'])
         left = [t for t in threading.enumerate() if t not in before and t is not server.thread]
     assert left == []
+
+
+def test_several_processes_give_the_same_results_in_input_order():
+    values = ['a.test', 'b.test', 'c.test', 'nomx.test', 'gone.test', 'not a domain', 'private.test', 'B.test.']
+    with ZoneServer(RECORDS) as server:
+        one = _auditor(server.port, processes=1).audit_domains(values)
+        three = _auditor(server.port, processes=3).audit_domains(values)
+    for results in (one, three):
+        for result in results:
+            if result['policy']:
+                result['policy'].pop('elapsed', None)
+    assert [r['input'] for r in three] == values
+    assert three == one
+
+
+def test_automatic_process_count_is_one_for_small_work():
+    assert audit_core.process_count(0, 10) == 1
+    assert audit_core.process_count(0, 10 * audit_core.DOMAINS_PER_PROCESS) == min(os.cpu_count() or 1, 10)
+    assert audit_core.process_count(4, 2) == 2
+    assert audit_core.process_count(1, 10000) == 1
+
+
+def test_audit_processes_die_with_their_parent(tmp_path):
+    """A parent killed mid-audit (an AWX job cancelled) leaves no audit process behind."""
+    import signal
+    import subprocess
+
+    script = tmp_path / 'parent.py'
+    script.write_text(
+        'import sys\n'
+        'from ansible_collections.mailsec.mta_sts.plugins.module_utils import audit\n'
+        'options = audit.AuditOptions(nameservers=[%r], dns_port=9, timeout=30.0, processes=2)\n'
+        'audit.Auditor(options).audit_domains(["a%%d.test" %% n for n in range(20)])\n' % SILENT_NS_IP)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    parent = subprocess.Popen([sys.executable, str(script)], env=env)
+    try:
+        children = []
+        deadline = time.monotonic() + 20
+        while len(children) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+            try:
+                with open('/proc/%d/task/%d/children' % (parent.pid, parent.pid)) as handle:
+                    children = [int(pid) for pid in handle.read().split()]
+            except OSError:
+                break
+        assert len(children) == 2, children
+    finally:
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and any(os.path.exists('/proc/%d' % pid) for pid in children):
+        time.sleep(0.1)
+    alive = [pid for pid in children if os.path.exists('/proc/%d' % pid)
+             and open('/proc/%d/stat' % pid).read().split()[2] != 'Z']
+    assert alive == []
