@@ -31,8 +31,9 @@ except ImportError:
 from .clip import clip
 from .findings import capped, finding
 from .policy import MAX_POLICY_BYTES, PolicyError, parse_policy
-from .tls import (DIAGNOSTIC_CONTEXT, certificate_facts, classify_tls_error, connect_words,  # noqa: F401
-                  der_certificate_facts, name_mismatch_words, os_error_detail, tls_client_context)
+from .tls import (DIAGNOSTIC_CONTEXT, certificate_facts, classify_tls_error, connect_words, der_certificate_facts,
+                  name_mismatch_words, os_error_detail)
+from .tls import tls_client_context  # noqa: F401 pylint: disable=unused-import  # callers import it from here
 
 HAS_URLLIB3 = HAS_H11  # the name the audit module still imports; the HTTP client is h11 now
 

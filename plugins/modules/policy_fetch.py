@@ -14,7 +14,7 @@ description:
   - Fetches C(https://mta-sts.<domain>/.well-known/mta-sts.txt) with the same HTTPS client as
     M(mailsec.mta_sts.audit) (RFC 8461 section 3.3 - certificate valid for the policy host, no redirects,
     C(text/plain), at most 64 KiB, C(1xx) interim responses read past, certificate names matched on
-    subjectAltName DNS names only) and parses it with the audit's parser: the same pipeline as the audit.
+    subjectAltName DNS names only) and parses it with the audit's parser - the same pipeline as the audit.
   - The connection goes to O(address) when given, so a policy can be checked on its web server B(before) DNS
     points senders at it; otherwise the policy host's addresses are looked up like the audit does
     (O(nameservers), O(dns_port)).

@@ -90,8 +90,8 @@ def _make_certs(root):
 
     def cn_only(name, host):
         from cn_only import write_cn_only_leaf
-        return dict(zip(('cert', 'key'), write_cn_only_leaf(ca, host, _path(certs, name + '.crt'),
-                                                               _path(certs, name + '.key'))))
+        cert_path, key_path = write_cn_only_leaf(ca, host, _path(certs, name + '.crt'), _path(certs, name + '.key'))
+        return {'cert': cert_path, 'key': key_path}
 
     out = {'policy': {}, 'smtp': {}}
     out['default'] = leaf('default', ca, ['lab-default.test'])
