@@ -216,12 +216,20 @@ DETAILS = {
     'policy-cert-expired': 'Senders must validate the policy host certificate (RFC 8461 section 3.3); an expired one '
                            'makes the policy unreachable and, once cached policies expire, switches MTA-STS off.',
     'policy-cert-name-mismatch': 'The certificate must be valid for ``mta-sts.<domain>`` through SNI; a wildcard for '
-                                 '``*.<domain>`` is fine.',
+                                 '``*.<domain>`` is fine. Only subjectAltName DNS names count (DNS-ID, RFC 9525): a '
+                                 'certificate that names the host only in its subject CN fails, as it does for senders '
+                                 'built on Go\'s ``crypto/tls``; the message says so and the evidence lists the names.',
     'policy-cert-expiring': 'The threshold is the audit option ``cert_min_days`` (14 days by default). The domain still '
                             'passes but is not ready for enforce.',
     'policy-redirect': 'RFC 8461 section 3.3: senders must not follow redirects.',
     'policy-content-type': 'RFC 8461 section 3.2: the media type is ``text/plain``; a ``charset`` parameter is allowed.',
     'policy-too-large': 'Senders may stop reading at 64 KiB, so a larger policy is not read reliably.',
+    'policy-content-encoding': 'The audit sends ``Accept-Encoding: gzip, deflate`` and decodes those (at most 64 KiB of '
+                               'text, and a bounded compressed read); another encoding (``br``, ``zstd``, ...) is one '
+                               'a sender may not decode (RFC 9110 section 8.4). The header is in the evidence.',
+    'policy-http-error': 'Interim responses (``100 Continue``, ``103 Early Hints``, ...) before the final one are read '
+                         'past as RFC 9110 section 15.2 requires, up to 8 of them. The message says what went wrong in '
+                         'words; what the HTTP parser reported is in the evidence as ``error_detail``.',
     'policy-mode-none': 'Mode ``none`` tells senders to forget the policy; it is meant for withdrawing MTA-STS, not for '
                         'a deployed domain.',
     'policy-mode-testing': 'Passes with a warning by default. With ``require_mode: enforce`` '
@@ -236,7 +244,8 @@ DETAILS = {
                       '(``mx1.example.org``, not ``a.b.example.org`` nor ``example.org``).',
     'mx-starttls-missing': 'Only checked with ``check_mx_tls``; fails in mode ``enforce``, warns in mode ``testing``.',
     'mx-cert-invalid': 'Only checked with ``check_mx_tls``. It fails in mode ``enforce`` (senders refuse the host) and '
-                       'warns in mode ``testing``.',
+                       'warns in mode ``testing``. As for the policy host, only subjectAltName DNS names count, never '
+                       'the subject CN.',
     'mx-cert-expiring': 'Only checked with ``check_mx_tls``; the threshold is ``cert_min_days``.',
     'mx-connect-failed': 'Only checked with ``check_mx_tls``; fails in mode ``enforce``, warns in mode ``testing``.',
     'mx-tls-error': 'Only checked with ``check_mx_tls``; fails in mode ``enforce``, warns in mode ``testing``.',
