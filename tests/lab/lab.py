@@ -319,8 +319,8 @@ def privilege_problem():
         first_unprivileged = 1024
     if first_unprivileged <= min(sc.SMTP_PORT, sc.HTTPS_PORT):
         return None
-    return ('the lab needs root: its servers listen on ports %d and %d of %s.x (run it as root, e.g. in CI '
-            'or a container)' % (sc.SMTP_PORT, sc.HTTPS_PORT, sc.WEB_IP.rsplit('.', 1)[0]))
+    return ('needs root: the servers listen on ports %d and %d of %s.x. Run it as root; as another user, '
+            '`make sanity lint docs-lint unit` need no lab' % (sc.SMTP_PORT, sc.HTTPS_PORT, sc.WEB_IP.rsplit('.', 1)[0]))
 
 
 # ---------------------------------------------------------------------------------------------------
