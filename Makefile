@@ -154,8 +154,8 @@ unit: venv collection
 integration: venv collection
 	cd "$(COLLECTION_DIR)" && PYTHONPATH="$(ABS_BUILD)" MTA_STS_SOURCE_REPO="$(CURDIR)" \
 		"$(ABS_PY)" -m pytest tests/integration -q -rs $(PYTEST_ARGS)
-	@[ "$$(id -u)" -eq 0 ] || echo "integration: not run as root, so the tests of the labs (ports 25, 53, 443)" \
-		"were skipped (SKIPPED above); the whole suite runs as root, as CI does"
+	@[ "$$(id -u)" -eq 0 ] || echo "integration: not run as root: the tests that need root (the labs' ports" \
+		"25, 53, 443) are among the SKIPPED above, each with its reason; the whole suite runs as root, as CI does"
 
 test: sysdeps venv collection sanity lint docs-lint unit integration
 
