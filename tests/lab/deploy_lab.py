@@ -255,7 +255,10 @@ def _write_nginx(root, certs):
     prefix = _path(root, 'nginx')
     for sub in ('logs', 'tmp', 'conf.d'):
         os.makedirs(_path(prefix, sub), exist_ok=True)
-    static_root = _path(labproc.public_dir(root, 'static'), 'dl-static.test')
+    try:
+        static_root = _path(labproc.public_dir(root, 'static'), 'dl-static.test')
+    except OSError as exc:
+        raise LabError(str(exc))
     os.makedirs(_path(static_root, '.well-known'), exist_ok=True)
     temp = ['    %s_temp_path %s;' % (kind, _path(prefix, 'tmp', kind))
             for kind in ('client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi')]
@@ -701,7 +704,10 @@ def start(root, timeout=READY_TIMEOUT):
     pebble_conf = _write_pebble(root, certs)
     if with_apache:
         _write_apache(root, certs)
-    www = labproc.public_dir(root, 'www')  # the role's web root: nginx and Apache workers read it
+    try:
+        www = labproc.public_dir(root, 'www')  # the role's web root: nginx and Apache workers read it
+    except OSError as exc:
+        raise LabError(str(exc))
     os.makedirs(_path(root, 'acme'), exist_ok=True)
     _write(_path(root, 'resolv.conf'), 'nameserver %s\n' % DNS_IP)
     pebble_env = dict(os.environ, PEBBLE_VA_NOSLEEP='1', PEBBLE_WFE_NONCEREJECT='0')

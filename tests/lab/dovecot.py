@@ -100,7 +100,10 @@ class Dovecot(object):
         internal_user, internal_uid, internal_gid = _account('dovecot', 'nobody')
         login_user = _account('dovenull', 'nobody')[0]
         os.makedirs(self.root, exist_ok=True)
-        self.dir = labproc.public_dir(self.root, 'dovecot')  # the auth and mail users must reach it
+        try:
+            self.dir = labproc.public_dir(self.root, 'dovecot')  # the auth and mail users must reach it
+        except OSError as exc:
+            raise DovecotError(str(exc))
         for sub in ('run', 'state', 'mail'):
             os.makedirs(os.path.join(self.dir, sub), exist_ok=True)
         mail_dir = os.path.join(self.dir, 'mail')

@@ -239,7 +239,10 @@ def _write_nginx(root, certs):
     prefix = _path(root, 'nginx')
     for sub in ('logs', 'tmp'):
         os.makedirs(_path(prefix, sub), exist_ok=True)
-    www = labproc.public_dir(root, 'www')
+    try:
+        www = labproc.public_dir(root, 'www')
+    except OSError as exc:
+        raise LabError(str(exc))
 
     def rel(path):
         return os.path.relpath(path, prefix)
