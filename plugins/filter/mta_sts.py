@@ -3,13 +3,11 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Filters over the audit's own parsers: the same code the module runs."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.text.converters import to_text
 
+from ansible_collections.mailsec.mta_sts.plugins.module_utils.clip import clip
+from ansible_collections.mailsec.mta_sts.plugins.module_utils.findings import main_finding as _main_finding
 from ansible_collections.mailsec.mta_sts.plugins.module_utils.policy import PolicyError
 from ansible_collections.mailsec.mta_sts.plugins.module_utils.policy import parse_policy as _parse_policy
 from ansible_collections.mailsec.mta_sts.plugins.module_utils.record import RecordError, join_txt_strings
@@ -65,15 +63,12 @@ def audit_table(result, width=40):
 
 
 def main_finding(findings):
-    """The finding that explains a verdict best: the first error, else the first warning, else the first info."""
-    for severity in ('error', 'warning', 'info'):
-        for item in findings:
-            if item.get('severity') == severity:
-                return '%s: %s' % (item.get('code'), to_text(item.get('message'))[:100])
-    return '-'
+    """The finding that explains a verdict best (findings.main_finding), as one short line."""
+    item = _main_finding(findings)
+    return '%s: %s' % (item.get('code'), clip(to_text(item.get('message')), 100)) if item else '-'
 
 
-class FilterModule(object):
+class FilterModule:
 
     def filters(self):
         return {

@@ -18,6 +18,7 @@ import threading
 import time
 import traceback
 
+from .clip import clip
 from .domain import DomainError, normalize_domain
 from .fetch import fetch_policy, tls_client_context
 from .findings import effect, finding
@@ -26,8 +27,8 @@ from .record import (RecordError, is_sts_candidate, is_tlsrpt_candidate, parse_s
                      parse_tlsrpt_record)
 from .resolver import DnsClient
 from .smtp import check_starttls
+from .verdict import control_status, count_statuses
 
-STATUSES = ('pass', 'fail', 'unknown', 'skipped')
 MAX_POLICY_ADDRESSES = 2     # like a sender, try another address only when one is unreachable
 MAX_MX_TLS_HOSTS = 10
 HARD_LIMIT_FACTOR = 8        # a domain's lookups and fetches, with room to spare
@@ -92,24 +93,6 @@ def verdict(findings):
     if 'unknown' in codes_by_effect:
         return 'unknown'
     return 'pass'
-
-
-def control_status(counts):
-    """EDCA-TLS-025 over all domains: fail if any fails, else unknown if any is unknown, else pass."""
-    if counts.get('fail'):
-        return 'fail'
-    if counts.get('unknown'):
-        return 'unknown'
-    if counts.get('pass'):
-        return 'pass'
-    return 'skipped'
-
-
-def count_statuses(domain_results):
-    counts = dict((status, 0) for status in STATUSES)
-    for result in domain_results:
-        counts[result['status']] += 1
-    return counts
 
 
 def control_summary(control, domain_results):
@@ -587,5 +570,4 @@ def _empty_result(value, domain):
 
 
 def _clip(value, limit=200):
-    text = value if isinstance(value, str) else repr(value)
-    return text if len(text) <= limit else text[:limit] + '...'
+    return clip(value, limit)

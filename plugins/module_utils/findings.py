@@ -3,8 +3,9 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The catalog of finding codes: one place for every code the audit can report.
 
-Pure Python, no Ansible imports. The module documentation, docs/docsite/rst/finding_codes.rst and
-the report's remediation hints are checked against this catalog by the unit tests.
+Pure Python, no Ansible imports. docs/docsite/rst/finding_codes.rst is generated from it
+(``make finding-docs``; a unit test checks the page is current), and the reports take their titles,
+remediation hints and links to that page from here.
 
 Each code has an ``effect`` on the verdict of its domain:
 
@@ -14,10 +15,6 @@ Each code has an ``effect`` on the verdict of its domain:
 * ``info``    - evidence worth showing, no effect.
 * ``skip``    - the domain accepts no mail; the control does not apply.
 """
-
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 # code: (effect, short title, what to do)
 CATALOG = {
@@ -129,7 +126,86 @@ CATALOG = {
                              'Check the domain\'s nameservers.'),
 }
 
+# The docs page groups the codes by what they check; DETAILS adds what a code's title and hint do not say
+# (reStructuredText, shown only on that page).
+SECTIONS = (
+    {'title': 'Input and the audit itself', 'intro': '',
+     'codes': ('domain-invalid', 'audit-error', 'audit-timeout')},
+    {'title': 'The _mta-sts TXT record', 'intro': 'The rules come from :RFC:`8461#section-3.1`.',
+     'codes': ('txt-missing', 'txt-multiple', 'txt-invalid', 'txt-lookup-failed', 'txt-inconsistent',
+               'txt-consistency-unknown', 'txt-ignored')},
+    {'title': 'Fetching the policy over HTTPS', 'intro': 'The rules come from :RFC:`8461#section-3.3`.',
+     'codes': ('policy-host-missing', 'policy-host-lookup-failed', 'policy-connect-failed', 'policy-timeout',
+               'policy-cert-expired', 'policy-cert-name-mismatch', 'policy-cert-untrusted', 'policy-cert-expiring',
+               'policy-tls-error', 'policy-redirect', 'policy-http-status', 'policy-content-type', 'policy-too-large',
+               'policy-http-error')},
+    {'title': 'The policy text', 'intro': 'The rules come from :RFC:`8461#section-3.2`.',
+     'codes': ('policy-syntax', 'policy-encoding', 'policy-version-invalid', 'policy-mode-invalid',
+               'policy-max-age-invalid', 'policy-mx-missing', 'policy-mx-invalid', 'policy-field-duplicate',
+               'policy-mode-none', 'policy-mode-testing', 'policy-max-age-short')},
+    {'title': 'MX hosts', 'intro': 'The rules come from :RFC:`8461#section-4` and, for null MX, :RFC:`7505`.',
+     'codes': ('mx-null', 'mx-implicit', 'mx-lookup-failed', 'mx-not-covered', 'mx-starttls-missing',
+               'mx-cert-invalid', 'mx-cert-expiring', 'mx-dane-tlsa', 'mx-connect-failed', 'mx-tls-error',
+               'mx-host-missing')},
+    {'title': 'TLS reporting', 'intro': 'The rules come from :RFC:`8460`.',
+     'codes': ('tlsrpt-missing', 'tlsrpt-invalid', 'tlsrpt-reported-failures', 'tlsrpt-lookup-failed')},
+)
+
+DETAILS = {
+    'domain-invalid': 'The entry is reported as given, with status fail, and no lookup is made; the other entries go on.',
+    'audit-timeout': 'Each lookup and connection has its own deadline (``timeout``); this is the hard limit over the '
+                     'whole domain, so one hostile server cannot hold the run.',
+    'txt-missing': 'Without the record, senders never look for a policy: MTA-STS is off for the domain. NXDOMAIN and '
+                   'NODATA are answers, so they fail rather than being unknown.',
+    'txt-multiple': 'RFC 8461 section 3.1: when there is more than one ``v=STSv1`` record, senders treat the domain as '
+                    'having none.',
+    'txt-invalid': 'The ``id`` must be 1 to 32 letters and digits; change it every time the policy changes, because '
+                   'senders only refetch the policy when the id changes.',
+    'txt-lookup-failed': 'SERVFAIL, REFUSED or a timeout is not an answer: the domain is reported unknown, never pass '
+                         'or fail, and the control is unknown unless another domain fails.',
+    'txt-inconsistent': 'Only checked with ``check_consistency``: every authoritative nameserver of the zone is asked '
+                        'directly.',
+    'policy-host-missing': 'The policy host is always ``mta-sts.<domain>`` - it cannot be moved elsewhere with the TXT '
+                           'record.',
+    'policy-cert-expired': 'Senders must validate the policy host certificate (RFC 8461 section 3.3); an expired one '
+                           'makes the policy unreachable and, once cached policies expire, switches MTA-STS off.',
+    'policy-cert-name-mismatch': 'The certificate must be valid for ``mta-sts.<domain>`` through SNI; a wildcard for '
+                                 '``*.<domain>`` is fine.',
+    'policy-cert-expiring': 'The threshold is the audit option ``cert_min_days`` (14 days by default). The domain still '
+                            'passes but is not ready for enforce.',
+    'policy-redirect': 'RFC 8461 section 3.3: senders must not follow redirects.',
+    'policy-content-type': 'RFC 8461 section 3.2: the media type is ``text/plain``; a ``charset`` parameter is allowed.',
+    'policy-too-large': 'Senders may stop reading at 64 KiB, so a larger policy is not read reliably.',
+    'policy-mode-none': 'Mode ``none`` tells senders to forget the policy; it is meant for withdrawing MTA-STS, not for '
+                        'a deployed domain.',
+    'policy-mode-testing': 'Passes with a warning by default. With ``require_mode: enforce`` '
+                           '(``mailsec_mta_sts_require_mode``) it fails the domain.',
+    'policy-max-age-short': 'A short ``max_age`` means the policy protects only briefly against a downgrade of DNS; '
+                            'RFC 8461 suggests weeks.',
+    'mx-null': 'RFC 7505 ``MX 0 .``: the domain accepts no mail, so EDCA-TLS-025 does not apply. The domain is skipped '
+               'and left out of the score.',
+    'mx-implicit': 'RFC 5321 section 5.1: with no MX record the domain itself receives mail, and the policy must list it.',
+    'mx-not-covered': 'In mode ``enforce`` a sender refuses to deliver to an MX host no pattern matches, so this fails; '
+                      'in mode ``testing`` it is a warning. ``*.example.org`` matches exactly one label '
+                      '(``mx1.example.org``, not ``a.b.example.org`` nor ``example.org``).',
+    'mx-starttls-missing': 'Only checked with ``check_mx_tls``; fails in mode ``enforce``, warns in mode ``testing``.',
+    'mx-cert-invalid': 'Only checked with ``check_mx_tls``. It fails in mode ``enforce`` (senders refuse the host) and '
+                       'warns in mode ``testing``.',
+    'mx-cert-expiring': 'Only checked with ``check_mx_tls``; the threshold is ``cert_min_days``.',
+    'mx-connect-failed': 'Only checked with ``check_mx_tls``; fails in mode ``enforce``, warns in mode ``testing``.',
+    'mx-tls-error': 'Only checked with ``check_mx_tls``; fails in mode ``enforce``, warns in mode ``testing``.',
+    'mx-host-missing': 'Only checked with ``check_mx_tls``.',
+    'tlsrpt-missing': 'TLS-RPT is not part of the verdict, but without it nobody hears about senders that cannot '
+                      'deliver - which is how to know when ``enforce`` is safe.',
+    'tlsrpt-reported-failures': 'Only when the audit is given a summary of received TLS-RPT reports (``tlsrpt_summary``).',
+}
+
+# Where each code is explained: the generated page, one anchor per code (GitHub renders the code's heading
+# as #<code>). Reports link every finding code there.
+DOCS_URL = 'https://github.com/mailsec/mta_sts/blob/main/docs/docsite/rst/finding_codes.rst'
+
 EFFECT_SEVERITY = {'fail': 'error', 'unknown': 'error', 'warn': 'warning', 'info': 'info', 'skip': 'info'}
+SEVERITY_ORDER = ('error', 'warning', 'info')
 
 
 def effect(code):
@@ -140,8 +216,28 @@ def severity(code):
     return EFFECT_SEVERITY[CATALOG[code][0]]
 
 
+def title(code):
+    """The code's title; '' for a code this version does not know (a report from another version)."""
+    return CATALOG.get(code, ('', '', ''))[1]
+
+
 def remediation(code):
-    return CATALOG[code][2]
+    """What to do about the code; '' for a code this version does not know."""
+    return CATALOG.get(code, ('', '', ''))[2]
+
+
+def doc_url(code, base=DOCS_URL):
+    """The link to the code's entry in the finding reference."""
+    return '%s#%s' % (base, code)
+
+
+def main_finding(findings):
+    """The finding that explains a verdict best: the first error, else the first warning, else the first info."""
+    for level in SEVERITY_ORDER:
+        for entry in findings or ():
+            if entry.get('severity') == level:
+                return entry
+    return None
 
 
 def finding(code, message, severity_override=None):
