@@ -16,30 +16,39 @@ Each code has an ``effect`` on the verdict of its domain:
 * ``skip``    - the domain accepts no mail; the control does not apply.
 """
 
+import json
+
 # code: (effect, short title, what to do)
 CATALOG = {
     # Input
-    'domain-invalid': ('fail', 'The input is not a valid domain name',
-                       'Fix the entry in the list of accepted domains.'),
+    'domain-invalid': ('fail', 'The input is not a valid domain name, or one too long for an _mta-sts record',
+                       'Fix the entry in the list of accepted domains (labels of at most 63 octets, at most 244 '
+                       'octets in all so that _mta-sts.<domain> fits in the 253 a DNS name can have).'),
     'audit-error': ('unknown', 'The audit of this domain stopped on an unexpected error',
                     'Rerun; if it persists, report the message as a bug of mailsec.mta_sts.'),
     'audit-timeout': ('unknown', 'The audit of this domain did not finish within its hard limit',
                       'A server held a connection open past every timeout; rerun, and check the domain\'s servers.'),
     # DNS: the _mta-sts TXT record (RFC 8461 section 3.1)
-    'txt-missing': ('fail', 'No v=STSv1 TXT record at _mta-sts.<domain>',
-                    'Publish "v=STSv1; id=<id>;" at _mta-sts.<domain>, after the policy is online.'),
+    'txt-missing': ('fail', 'No TXT record beginning with "v=STSv1;" at _mta-sts.<domain>',
+                    'Publish "v=STSv1; id=<id>;" at _mta-sts.<domain>, after the policy is online; begin it with '
+                    'exactly "v=STSv1;" (no space before the semicolon).'),
     'txt-multiple': ('fail', 'More than one v=STSv1 TXT record at _mta-sts.<domain>',
                      'Keep exactly one v=STSv1 record; senders ignore the domain otherwise.'),
     'txt-invalid': ('fail', 'The v=STSv1 TXT record does not follow the RFC 8461 grammar',
                     'Publish "v=STSv1; id=<1-32 letters or digits>;".'),
+    'txt-field-duplicate': ('warn', 'A field of the v=STSv1 TXT record appears more than once; senders use the first',
+                            'Keep one id (and one of each other field); senders ignore every repeat '
+                            '(RFC 8461 section 3.2).'),
     'txt-lookup-failed': ('unknown', 'The _mta-sts TXT lookup got no authoritative answer',
                           'Check the domain\'s nameservers (SERVFAIL, REFUSED or timeout).'),
     'txt-inconsistent': ('warn', 'The domain\'s authoritative nameservers give different _mta-sts records',
                          'Bring every nameserver up to date; a stale one keeps some senders on the old policy id.'),
     'txt-consistency-unknown': ('info', 'The authoritative nameservers could not all be asked for _mta-sts',
                                 'Check that every NS host of the zone resolves and answers.'),
-    'txt-ignored': ('info', 'TXT records at _mta-sts.<domain> that do not begin with v=STSv1 were ignored',
-                    'Remove records that are not MTA-STS records from _mta-sts.<domain>.'),
+    'txt-ignored': ('info', 'TXT records at _mta-sts.<domain> that do not begin with "v=STSv1;" were ignored',
+                    'Remove records that are not MTA-STS records from _mta-sts.<domain>; an MTA-STS record must '
+                    'begin with exactly "v=STSv1;" (RFC 8461 section 3.1), so "v=STSv1 ;" or "v=STSv1" alone '
+                    'is discarded by senders.'),
     # HTTPS: fetching the policy (RFC 8461 section 3.3)
     'policy-host-missing': ('fail', 'mta-sts.<domain> has no address record',
                             'Publish A/AAAA (or a CNAME) for mta-sts.<domain> pointing at the policy web server.'),
@@ -71,7 +80,13 @@ CATALOG = {
                           'Fix the web server serving mta-sts.<domain>.'),
     # Policy syntax (RFC 8461 section 3.2)
     'policy-syntax': ('fail', 'A policy line is not "key: value"',
-                      'Write one "key: value" per line, separated by LF or CRLF.'),
+                      'Write one "key: value" per line, the key at the start of the line and directly followed by '
+                      '":", lines ended by LF or CRLF.'),
+    'policy-blank-line': ('fail', 'The policy has an empty or whitespace-only line, or more than one line ending '
+                                  'at its end',
+                          'Remove the lines the message names; end the last line with at most one LF or CRLF. '
+                          'Senders such as mox, go-mtasts and postfix-tlspol discard such a policy '
+                          '(RFC 8461 section 3.2).'),
     'policy-encoding': ('fail', 'The policy is not valid UTF-8 text',
                         'Serve the policy as plain ASCII/UTF-8 text.'),
     'policy-version-invalid': ('fail', 'The policy has no "version: STSv1"',
@@ -83,9 +98,11 @@ CATALOG = {
     'policy-mx-missing': ('fail', 'The policy lists no mx pattern',
                           'Add one "mx:" line per MX host or pattern (*.example.org).'),
     'policy-mx-invalid': ('fail', 'An mx pattern is not a host name or a "*." wildcard',
-                          'Write mx patterns as host names, or "*." followed by a host name.'),
-    'policy-field-duplicate': ('fail', 'version, mode or max_age appears more than once',
-                               'Keep one version, one mode and one max_age line.'),
+                          'Write mx patterns as host names in A-labels (xn--...), or "*." followed by one '
+                          '(RFC 8461 section 3.2 forbids U-labels).'),
+    'policy-field-duplicate': ('warn', 'version, mode or max_age appears more than once; senders use the first',
+                               'Keep one version, one mode and one max_age line; senders ignore every repeat '
+                               '(RFC 8461 section 3.2), so the first value is the one in force.'),
     'policy-mode-none': ('fail', 'The policy mode is "none": MTA-STS is switched off',
                          'Publish mode testing, then enforce.'),
     'policy-mode-testing': ('warn', 'The policy is in testing mode: senders report but still deliver',
@@ -118,8 +135,9 @@ CATALOG = {
     # TLS reporting (RFC 8460)
     'tlsrpt-missing': ('warn', 'No TLS-RPT record at _smtp._tls.<domain>',
                        'Publish "v=TLSRPTv1; rua=mailto:..." to receive reports from senders.'),
-    'tlsrpt-invalid': ('warn', 'The TLS-RPT record is malformed or there is more than one',
-                       'Publish exactly one "v=TLSRPTv1; rua=mailto:...;" record.'),
+    'tlsrpt-invalid': ('warn', 'The TLS-RPT record is outside the RFC 8460 grammar or there is more than one',
+                       'Publish exactly one record beginning with "v=TLSRPTv1;", with rua=mailto:... or '
+                       'rua=https://... ("," and "!" in URIs percent-encoded) and extensions as name=value.'),
     'tlsrpt-reported-failures': ('warn', 'TLS-RPT reports from senders show failed sessions for the domain',
                                  'Read the failure types in the reports and fix them before switching to enforce.'),
     'tlsrpt-lookup-failed': ('info', 'The TLS-RPT lookup got no authoritative answer',
@@ -133,14 +151,14 @@ SECTIONS = (
      'codes': ('domain-invalid', 'audit-error', 'audit-timeout')},
     {'title': 'The _mta-sts TXT record', 'intro': 'The rules come from :RFC:`8461#section-3.1`.',
      'codes': ('txt-missing', 'txt-multiple', 'txt-invalid', 'txt-lookup-failed', 'txt-inconsistent',
-               'txt-consistency-unknown', 'txt-ignored')},
+               'txt-consistency-unknown', 'txt-ignored', 'txt-field-duplicate')},
     {'title': 'Fetching the policy over HTTPS', 'intro': 'The rules come from :RFC:`8461#section-3.3`.',
      'codes': ('policy-host-missing', 'policy-host-lookup-failed', 'policy-connect-failed', 'policy-timeout',
                'policy-cert-expired', 'policy-cert-name-mismatch', 'policy-cert-untrusted', 'policy-cert-expiring',
                'policy-tls-error', 'policy-redirect', 'policy-http-status', 'policy-content-type', 'policy-too-large',
                'policy-http-error')},
     {'title': 'The policy text', 'intro': 'The rules come from :RFC:`8461#section-3.2`.',
-     'codes': ('policy-syntax', 'policy-encoding', 'policy-version-invalid', 'policy-mode-invalid',
+     'codes': ('policy-syntax', 'policy-blank-line', 'policy-encoding', 'policy-version-invalid', 'policy-mode-invalid',
                'policy-max-age-invalid', 'policy-mx-missing', 'policy-mx-invalid', 'policy-field-duplicate',
                'policy-mode-none', 'policy-mode-testing', 'policy-max-age-short')},
     {'title': 'MX hosts', 'intro': 'The rules come from :RFC:`8461#section-4` and, for null MX, :RFC:`7505`.',
@@ -198,6 +216,32 @@ DETAILS = {
     'tlsrpt-missing': 'TLS-RPT is not part of the verdict, but without it nobody hears about senders that cannot '
                       'deliver - which is how to know when ``enforce`` is safe.',
     'tlsrpt-reported-failures': 'Only when the audit is given a summary of received TLS-RPT reports (``tlsrpt_summary``).',
+    'txt-field-duplicate': ('RFC 8461 section 3.2 asks parsers of the TXT record and of the policy to ignore every repeat of a '
+        'field but the first; a second ``id`` does not make the record invalid, but senders that read it '
+        'another way may disagree on the policy id, so keep one.'),
+    'txt-ignored': ('Only a record beginning with exactly ``v=STSv1;`` counts (RFC 8461 section 3.1). The ABNF would '
+        'allow a space before the semicolon, but senders apply the sentence "records that do not begin with '
+        'v=STSv1; are discarded" (erratum 6285 reports the conflict), so ``v=STSv1 ; id=1``, ``v=STSv1`` '
+        'alone and ``v=STSv10; id=1`` are discarded; the message names each record and what to change. When '
+        'nothing else is left, ``txt-missing`` fails the domain.'),
+    'policy-blank-line': ('The ABNF of RFC 8461 section 3.2 (``sts-policy-record = sts-policy-field *WSP *(sts-policy-term '
+        'sts-policy-field *WSP) [sts-policy-term]``, ``sts-policy-term = LF / CRLF``) allows no empty or '
+        'whitespace-only line and at most one line ending after the last field. mox, go-mtasts and '
+        'postfix-tlspol discard such a policy, so the domain is not protected by them. The message gives the '
+        'line numbers to remove.'),
+    'policy-mx-invalid': ('RFC 8461 section 3.2: "the mx value MUST specify the Punycode-encoded A-label ... and not the '
+        'Unicode-encoded U-label"; the message gives the A-label form to write. The deploy role\'s renderer '
+        '(``mailsec.mta_sts.policy``) converts U-labels itself.'),
+    'policy-field-duplicate': ('RFC 8461 section 3.2: "If any non-repeated field -- i.e., all fields excepting mx -- is duplicated, '
+        'all entries except for the first SHALL be ignored." The policy stays valid and the first value is '
+        'the one in force (``mode: none`` first means the policy is in mode none); the message names the '
+        'lines senders ignore. A repeat whose value is itself invalid (``mode: strict``) fails with that '
+        "field's code, because senders such as mox reject the policy then."),
+    'tlsrpt-invalid': ('Checked against the ABNF of :RFC:`8460#section-3`: the record begins with exactly ``v=TLSRPTv1;``, '
+        'fields are separated by ``;`` (spaces and tabs around it allowed, nowhere else), every ``rua`` URI '
+        'is ``mailto:`` or ``https://`` without a raw ``,`` or ``!``, extension names are a letter or digit '
+        'then up to 31 letters, digits, ``_``, ``-``, ``.``, and values are visible ASCII other than ``=`` '
+        'and ``;``. The ABNF allows ``rua`` more than once; the URIs of every ``rua`` field count.'),
 }
 
 # Where each code is explained: the generated page, one anchor per code (GitHub renders the code's heading
@@ -238,6 +282,17 @@ def main_finding(findings):
             if entry.get('severity') == level:
                 return entry
     return None
+
+
+def quoted(text, limit=80):
+    """``text`` for a message to people: in double quotes, control characters escaped, clipped to ``limit``.
+
+    JSON string notation, never a Python repr: ``"mode:\\tenforce"``, ``"x\\u0000"``.
+    """
+    if not isinstance(text, str):
+        text = str(text)
+    clipped = len(text) > limit
+    return json.dumps(text[:limit], ensure_ascii=False) + ('...' if clipped else '')
 
 
 def finding(code, message, severity_override=None):

@@ -28,7 +28,7 @@ import time
 import zlib
 
 from .clip import clip
-from .domain import DomainError, normalize_domain
+from .domain import DomainError, comparable_name, normalize_domain
 from .fetch import tls_client_context
 from .policy import matching_pattern
 
@@ -410,7 +410,7 @@ def _datetime(data, key):
 
 
 def _host(name):
-    return name.strip().lower().rstrip('.')
+    return comparable_name(name.strip())  # A-labels, as matching compares them (RFC 6125 section 6.4.2)
 
 
 def _clip(value, limit=60):
