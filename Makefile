@@ -4,7 +4,9 @@
 #   make test     set up everything, run sanity, ansible-lint, docs lint, unit and integration tests
 #   make audit DOMAINS="example.org example.net"   audit real domains (no lab)
 #
-# Works as root without a TTY on a fresh Debian 12 machine with Python 3.11 (the CI machine).
+# Works as root without a TTY on a fresh Debian 12 machine with Python 3.11 (the CI machine), from a clone
+# anywhere (a path with spaces, below a mode-700 home directory). As another user, everything but the lab's
+# servers runs: `sysdeps` names the command that installs what is missing, and the tests that need root skip.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -42,7 +44,8 @@ SYSDEPS_COMMANDS = named nginx pebble pdns_server postfix chromium dig nsupdate 
 # Every command below uses the venv's tools and finds both this collection (the copy in $(BUILD))
 # and the collections that ship inside the venv's `ansible` package.
 export PATH := $(ABS_VENV)/bin:$(PATH)
-export ANSIBLE_COLLECTIONS_PATH = $(ABS_BUILD):$(firstword $(wildcard $(ABS_VENV)/lib/python3*/site-packages))
+# ($(wildcard) would split a path with spaces; the colon-separated list itself takes them.)
+export ANSIBLE_COLLECTIONS_PATH = $(ABS_BUILD):$(shell ls -d "$(ABS_VENV)"/lib/python3*/site-packages 2>/dev/null | head -n1)
 # Interpreter discovery can pick a pyenv shim that does not exist: name the interpreter.
 export ANSIBLE_PYTHON_INTERPRETER = $(ABS_PY)
 
@@ -67,8 +70,14 @@ sysdeps:
 	if [ -z "$$missing" ]; then echo "sysdeps: all present"; exit 0; fi; \
 	echo "sysdeps: missing:$$missing"; \
 	if [ "$$(id -u)" -eq 0 ]; then sudo=""; \
-	elif command -v sudo >/dev/null 2>&1; then sudo="sudo -n"; \
-	else echo "sysdeps: run as root (apt-get install $(SYSDEPS_PACKAGES))" >&2; exit 1; fi; \
+	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo="sudo -n"; \
+	else \
+		echo "sysdeps: not root (and no password-less sudo), so they cannot be installed here. Run:" >&2; \
+		echo "    sudo make sysdeps" >&2; \
+		echo "sysdeps: (it runs apt-get install -y --no-install-recommends $(SYSDEPS_PACKAGES))" >&2; \
+		echo "sysdeps: the parts that need none of them run without: make sanity lint docs-lint unit" >&2; \
+		exit 1; \
+	fi; \
 	echo "postfix postfix/main_mailer_type select No configuration" | $$sudo debconf-set-selections; \
 	$$sudo apt-get update -q; \
 	$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
@@ -111,7 +120,7 @@ collection:
 ## get-pip: put the offline get-pip stand-in where ansible-test looks for its bootstrap script.
 get-pip: venv
 	@version=$$(sed -n "s/^ *pip='\([0-9.]*\)',.*/\1/p" \
-		$(VENV)/lib/python3*/site-packages/ansible_test/_internal/python_requirements.py | head -n1); \
+		"$(VENV)"/lib/python3*/site-packages/ansible_test/_internal/python_requirements.py | head -n1); \
 	test -n "$$version" || { echo "get-pip: cannot tell which pip ansible-test bootstraps" >&2; exit 1; }; \
 	dest="$$HOME/.ansible/test/cache/get_pip_$${version//./_}.py"; \
 	mkdir -p "$$(dirname "$$dest")"; \
@@ -123,7 +132,7 @@ get-pip: venv
 
 ## sanity: ansible-test sanity in per-test virtual environments (no network, no containers).
 sanity: venv collection get-pip
-	cd $(COLLECTION_DIR) && PIP_QUIET=1 ansible-test sanity --venv --python $(SANITY_PYTHON) --color no --truncate 0 $(SANITY_ARGS)
+	cd "$(COLLECTION_DIR)" && PIP_QUIET=1 ansible-test sanity --venv --python $(SANITY_PYTHON) --color no --truncate 0 $(SANITY_ARGS)
 
 ## lint: ansible-lint, production profile, offline, over the repository.
 lint: venv collection
@@ -131,18 +140,22 @@ lint: venv collection
 
 ## docs-lint: the collection's plugin docs, docsite and links.
 docs-lint: venv collection
-	cd $(COLLECTION_DIR) && antsibull-docs lint-collection-docs --plugin-docs .
+	cd "$(COLLECTION_DIR)" && antsibull-docs lint-collection-docs --plugin-docs .
 
 ## unit: pytest over tests/unit with the collection importable as ansible_collections.mailsec.mta_sts.
 unit: venv collection
-	@cd $(COLLECTION_DIR); \
+	@cd "$(COLLECTION_DIR)"; \
 	if [ -z "$$(find tests/unit -name '*.py' -print -quit 2>/dev/null)" ]; then \
 		echo "unit: tests/unit has no tests yet"; exit 0; fi; \
-	PYTHONPATH=$(ABS_BUILD) $(ABS_PY) -m pytest tests/unit -q $(PYTEST_ARGS)
+	PYTHONPATH="$(ABS_BUILD)" "$(ABS_PY)" -m pytest tests/unit -q $(PYTEST_ARGS)
 
-## integration: pytest over tests/integration (the tests start the lab's servers themselves).
+## integration: pytest over tests/integration (the tests start the lab's servers themselves; -rs lists
+## what was skipped and why). MTA_STS_SOURCE_REPO: the clone tests/integration/test_clone_paths.py clones.
 integration: venv collection
-	cd $(COLLECTION_DIR) && PYTHONPATH=$(ABS_BUILD) $(ABS_PY) -m pytest tests/integration -q $(PYTEST_ARGS)
+	cd "$(COLLECTION_DIR)" && PYTHONPATH="$(ABS_BUILD)" MTA_STS_SOURCE_REPO="$(CURDIR)" \
+		"$(ABS_PY)" -m pytest tests/integration -q -rs $(PYTEST_ARGS)
+	@[ "$$(id -u)" -eq 0 ] || echo "integration: not run as root: the tests that need root (the labs' ports" \
+		"25, 53, 443) are among the SKIPPED above, each with its reason; the whole suite runs as root, as CI does"
 
 test: sysdeps venv collection sanity lint docs-lint unit integration
 
@@ -153,18 +166,19 @@ bench: sysdeps venv collection
 
 ## demo: start the bundled lab, audit it, and always stop the lab.
 demo: sysdeps venv collection
-	@trap '$(ABS_PY) tests/lab/lab.py down --dir "$(ABS_LAB)"' EXIT; trap 'exit 130' INT TERM; \
-	$(ABS_PY) tests/lab/lab.py up --dir "$(ABS_LAB)"; \
+	@trap '"$(ABS_PY)" tests/lab/lab.py down --dir "$(ABS_LAB)"' EXIT; trap 'exit 130' INT TERM; \
+	"$(ABS_PY)" tests/lab/lab.py up --dir "$(ABS_LAB)"; \
 	ANSIBLE_LOCALHOST_WARNING=false ANSIBLE_INVENTORY_UNPARSED_WARNING=false \
-	ansible-playbook $(PLAYBOOK) -e @"$(ABS_LAB)/lab-vars.yml" -e ansible_python_interpreter=$(ABS_PY) $(PLAYBOOK_ARGS)
+	ansible-playbook $(PLAYBOOK) -e @"$(ABS_LAB)/lab-vars.yml" -e '{"ansible_python_interpreter": "$(ABS_PY)"}' \
+		$(PLAYBOOK_ARGS)
 
 ## audit: audit real domains, e.g. make audit DOMAINS="example.org example.net".
 audit: venv collection
 	@test -n "$(strip $(DOMAINS))" || { echo 'usage: make audit DOMAINS="example.org example.net"' >&2; exit 2; }
-	@domains=$$($(ABS_PY) -c 'import json, sys; print(json.dumps(sys.argv[1:]))' $(DOMAINS)); \
+	@domains=$$("$(ABS_PY)" -c 'import json, sys; print(json.dumps(sys.argv[1:]))' $(DOMAINS)); \
 	ANSIBLE_LOCALHOST_WARNING=false ANSIBLE_INVENTORY_UNPARSED_WARNING=false \
 	ansible-playbook $(PLAYBOOK) -e "{\"mailsec_mta_sts_domains\": $$domains}" \
-		-e ansible_python_interpreter=$(ABS_PY) $(PLAYBOOK_ARGS)
+		-e '{"ansible_python_interpreter": "$(ABS_PY)"}' $(PLAYBOOK_ARGS)
 
 ## finding-docs: docs/docsite/rst/finding_codes.rst from the catalogue (plugins/module_utils/findings.py).
 finding-docs:

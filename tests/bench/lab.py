@@ -33,6 +33,11 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'lab'))
+
+import labproc  # noqa: E402  (tests/lab: the public directory nginx's workers read the certificates from)
+
+sys.path.pop(0)
 
 ZONE = 'mtasts-bench.test'
 # MTA_STS_LAB_SLOT=N moves the bench lab to 127.77.N.x and DNS port 20053 + 2N, as it moves the test lab.
@@ -172,12 +177,12 @@ class BenchLab(object):
         self.pids = {}
         self.ca_path = os.path.join(self.root, 'ca.pem')
         self.pids_path = os.path.join(self.root, 'pids.json')
+        self.certs = None  # the public directory of the policy hosts' certificates, made by build()
 
     # -- build ------------------------------------------------------------------------------------
 
     def build(self):
         os.makedirs(self.root, exist_ok=True)
-        os.chmod(self.root, 0o755)  # nginx workers run as nobody
         started = time.monotonic()
         self._make_certs()
         self._write_zone()
@@ -188,9 +193,8 @@ class BenchLab(object):
     def _make_certs(self):
         import trustme
 
-        certs = os.path.join(self.root, 'certs')
-        os.makedirs(certs, exist_ok=True)
-        os.chmod(certs, 0o755)
+        # nginx's workers (nobody) load each certificate at its handshake: ROOT/certs links to a public_dir.
+        certs = self.certs = labproc.public_dir(self.root, 'certs')
         ecdsa = trustme.KeyType.ECDSA
         ca = trustme.CA(organization_name='mailsec bench CA', key_type=ecdsa)
         rogue = trustme.CA(organization_name='mailsec bench rogue CA', key_type=ecdsa)
@@ -255,7 +259,7 @@ class BenchLab(object):
         os.makedirs(os.path.join(prefix, 'logs'), exist_ok=True)
         temp = ['    %s_temp_path %s;' % (kind, os.path.join(prefix, 'tmp-' + kind))
                 for kind in ('client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi')]
-        certs = os.path.join(self.root, 'certs')
+        certs = self.certs
         policy = 'version: STSv1\\nmode: enforce\\nmx: mail.$policy_domain\\nmax_age: 604800\\n'
         conf = [
             'worker_processes 1;',
@@ -413,6 +417,7 @@ class BenchLab(object):
         self.pids = {}
         if os.path.isdir(self.root):
             self._save_pids()
+            labproc.remove_public(self.root, 'certs')
 
 
 def stop_pids(pids, grace=10.0):
@@ -448,4 +453,5 @@ def stop_dir(root):
     ours = dict((name, int(pid)) for name, pid in pids.items() if os.path.abspath(root) in _cmdline(int(pid)))
     stop_pids(ours)
     _write(path, '{}')
+    labproc.remove_public(root, 'certs')
     return pids

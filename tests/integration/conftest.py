@@ -46,6 +46,9 @@ def lab_info():
                 given, info.get('slot', 0), scenarios.SLOT), pytrace=False)
         yield info
         return
+    problem = lab.privilege_problem()
+    if problem:  # only ever as a user other than root
+        pytest.skip(problem)
     root = given or tempfile.mkdtemp(prefix='mta-sts-lab-')
     try:
         info = lab.start(root)

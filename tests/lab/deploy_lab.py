@@ -8,7 +8,9 @@
 
 Importable: ``start(dir) -> dict`` (the content of DIR/deploy-lab.json) and ``stop(dir)``.
 
-What runs (addresses in 127.0.0.0/8 only, everything below DIR, nothing under /etc changed):
+What runs (addresses in 127.0.0.0/8 only, everything below DIR, nothing under /etc changed; DIR/www and
+DIR/static, the document roots that nginx's and Apache's workers read as nobody, link to directories of
+their own under /tmp, so that DIR may be anywhere - see labproc.public_dir):
 
 - BIND on 127.0.0.1:53 - the zone ``test.`` and one zone per nsupdate domain, RFC 2136 updates with a TSIG
   key. Port 53 because community.dns.wait_for_txt asks authoritative servers on port 53 only. The zone
@@ -100,6 +102,7 @@ LIMITED_GRANTS = {
 }
 APACHE_MODULES = ('mpm_event', 'authz_core', 'mime', 'socache_shmcb', 'ssl')
 APACHE_MODULE_DIR = '/usr/lib/apache2/modules'
+PUBLIC_DIRS = ('www', 'static')  # labproc.public_dir: what the web servers' workers read
 
 
 class LabError(Exception):
@@ -252,7 +255,10 @@ def _write_nginx(root, certs):
     prefix = _path(root, 'nginx')
     for sub in ('logs', 'tmp', 'conf.d'):
         os.makedirs(_path(prefix, sub), exist_ok=True)
-    static_root = _path(root, 'static', 'dl-static.test')
+    try:
+        static_root = _path(labproc.public_dir(root, 'static'), 'dl-static.test')
+    except OSError as exc:
+        raise LabError(str(exc))
     os.makedirs(_path(static_root, '.well-known'), exist_ok=True)
     temp = ['    %s_temp_path %s;' % (kind, _path(prefix, 'tmp', kind))
             for kind in ('client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi')]
@@ -297,7 +303,7 @@ def _write_nginx(root, certs):
         '}',
     ]
     _write(_path(prefix, 'nginx.conf'), '\n'.join(conf) + '\n')
-    return _path(prefix, 'nginx.conf')
+    return _path(prefix, 'nginx.conf'), static_root
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -598,15 +604,17 @@ def stop(root, quiet=True):
     """Stop the servers recorded in ROOT/pids.json, each by its own PID (and process group)."""
     root = os.path.abspath(root)
     path = _pids_path(root)
-    if not os.path.exists(path):
-        return []
-    with open(path) as handle:
-        pids = json.load(handle)
-    # Only the process with the command line recorded at start is ours (PIDs get reused).
-    owned = [(name, entry['pid']) for name, entry in pids.items()
-             if _pid_alive(entry['pid']) and _cmdline(entry['pid']) == entry['cmdline']]
-    stopped = labproc.stop_processes(owned, quiet=quiet)
-    os.remove(path)
+    stopped = []
+    if os.path.exists(path):
+        with open(path) as handle:
+            pids = json.load(handle)
+        # Only the process with the command line recorded at start is ours (PIDs get reused).
+        owned = [(name, entry['pid']) for name, entry in pids.items()
+                 if _pid_alive(entry['pid']) and _cmdline(entry['pid']) == entry['cmdline']]
+        stopped = labproc.stop_processes(owned, quiet=quiet)
+        os.remove(path)
+    for name in PUBLIC_DIRS:
+        labproc.remove_public(root, name)
     return stopped
 
 
@@ -637,7 +645,7 @@ def role_vars(root, info):
         'mailsec_mta_sts_allow_private_addresses': True,  # the deploy lab is on loopback
         'mailsec_mta_sts_web_target': 'nginx',
         'mailsec_mta_sts_web_addresses': [WEB_IP],
-        'mailsec_mta_sts_web_root': _path(root, 'www'),
+        'mailsec_mta_sts_web_root': info['nginx']['www'],
         'mailsec_mta_sts_nginx_conf_dir': _path(root, 'nginx', 'conf.d'),
         'mailsec_mta_sts_nginx_listen': ['%s:443 ssl' % WEB_IP],
         'mailsec_mta_sts_nginx_http_listen': ['%s:80' % WEB_IP],
@@ -674,7 +682,6 @@ def start(root, timeout=READY_TIMEOUT):
     root = os.path.abspath(root)
     os.makedirs(root, exist_ok=True)
     stop(root)
-    os.chmod(root, 0o755)  # nginx workers run as nobody and read the document roots below ROOT
     for tool in ('named', 'tsig-keygen', 'nginx', 'pebble', 'pdns_server'):
         if not _which(tool):
             raise LabError('%s not found: apt-get install bind9 bind9-utils nginx pebble pdns-server '
@@ -693,13 +700,16 @@ def start(root, timeout=READY_TIMEOUT):
     tsig = _tsig_key(root)
     limited_tsig = _tsig_key(root, LIMITED_TSIG_NAME)
     named_conf, bind_zones = _write_bind(root, tsig, limited_tsig)
-    nginx_conf = _write_nginx(root, certs)
+    nginx_conf, static_root = _write_nginx(root, certs)
     pdns_dir, pdns_key = _write_pdns(root)
     pebble_conf = _write_pebble(root, certs)
     if with_apache:
         _write_apache(root, certs)
-    for sub in ('www', 'acme'):
-        os.makedirs(_path(root, sub), exist_ok=True)
+    try:
+        www = labproc.public_dir(root, 'www')  # the role's web root: nginx and Apache workers read it
+    except OSError as exc:
+        raise LabError(str(exc))
+    os.makedirs(_path(root, 'acme'), exist_ok=True)
     _write(_path(root, 'resolv.conf'), 'nameserver %s\n' % DNS_IP)
     pebble_env = dict(os.environ, PEBBLE_VA_NOSLEEP='1', PEBBLE_WFE_NONCEREJECT='0')
     commands = [
@@ -778,8 +788,8 @@ def start(root, timeout=READY_TIMEOUT):
         'down_ip': DOWN_IP,
         'bind': {'conf': named_conf, 'zone_dir': _path(root, 'bind', 'zones'), 'zones': bind_zones},
         'nginx': {'ip': WEB_IP, 'prefix': _path(root, 'nginx'), 'conf': nginx_conf,
-                  'conf_dir': _path(root, 'nginx', 'conf.d'), 'www': _path(root, 'www'),
-                  'static_root': _path(root, 'static', 'dl-static.test'), 'commands': nginx_commands(root)},
+                  'conf_dir': _path(root, 'nginx', 'conf.d'), 'www': www,
+                  'static_root': static_root, 'commands': nginx_commands(root)},
         'apache': ({'ip': APACHE_IP, 'conf_dir': _path(root, 'apache', 'conf.d'), 'commands': apache_commands(root)}
                    if with_apache else None),
         'pdns': {'address': PDNS_IP, 'api_url': 'http://%s:%d' % (PDNS_IP, PDNS_API_PORT), 'api_key': pdns_key},

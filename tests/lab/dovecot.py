@@ -3,10 +3,10 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """A real Dovecot IMAP server on loopback for the TLS-RPT tests, and the reports and mails to deliver to it.
 
-The server is started from a temp dir with its own config.
-
 Nothing under /etc is read or changed: ``dovecot -F -c <dir>/dovecot.conf`` runs in the foreground with users
 from a passwd-file, Maildirs and its certificate (from trustme) in the dir, and is stopped by its own PID.
+Dovecot's auth and mail processes run as unprivileged users: the dir is ROOT/dovecot, a link to a directory of
+its own under /tmp (labproc.public_dir), so that ROOT may be anywhere; ``stop()`` removes it.
 Listens on IMAPS (TLS from the first byte) and on IMAP with STARTTLS; no login before TLS.
 
     with Dovecot(tmpdir, ca, users={'reports': 'secret'}) as server:
@@ -32,10 +32,17 @@ import shutil
 import socket
 import ssl
 import subprocess
+import sys
 import time
 from email.mime.application import MIMEApplication
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)
+
+import labproc  # noqa: E402  (lives beside this file)
 
 DOVECOT = shutil.which('dovecot') or '/usr/sbin/dovecot'
 DEFAULT_ADDRESS = '127.0.0.143'
@@ -85,8 +92,7 @@ class Dovecot(object):
         self.imap_port = imap_port or free_port(address)
         self.process = None
         self.ca_path = os.path.join(self.root, 'ca.pem')
-        self.log_path = os.path.join(self.root, 'dovecot.log')
-        self.config_path = os.path.join(self.root, 'dovecot.conf')
+        self.dir = None  # the server's files (labproc.public_dir), made by start()
 
     # Mail is stored as this account: Dovecot refuses mail access as root (uid 0).
     def _write_config(self):
@@ -94,27 +100,24 @@ class Dovecot(object):
         internal_user, internal_uid, internal_gid = _account('dovecot', 'nobody')
         login_user = _account('dovenull', 'nobody')[0]
         os.makedirs(self.root, exist_ok=True)
-        os.chmod(self.root, 0o755)  # the mail user must reach its Maildir below
-        parent = os.path.dirname(self.root)
-        while parent != os.path.dirname(parent):
-            if not os.stat(parent).st_mode & 0o001:
-                raise DovecotError('%s is not searchable by others: Dovecot\'s unprivileged processes cannot reach %s; '
-                                   'give the server a directory of its own, e.g. tempfile.mkdtemp()' % (parent, self.root))
-            parent = os.path.dirname(parent)
+        try:
+            self.dir = labproc.public_dir(self.root, 'dovecot')  # the auth and mail users must reach it
+        except OSError as exc:
+            raise DovecotError(str(exc))
         for sub in ('run', 'state', 'mail'):
-            os.makedirs(os.path.join(self.root, sub), exist_ok=True)
-        mail_dir = os.path.join(self.root, 'mail')
+            os.makedirs(os.path.join(self.dir, sub), exist_ok=True)
+        mail_dir = os.path.join(self.dir, 'mail')
         os.chown(mail_dir, mail_uid, mail_gid)
         leaf = self.ca.issue_cert(self.host, self.address)
-        cert_path = os.path.join(self.root, 'server.pem')
-        key_path = os.path.join(self.root, 'server.key')
+        cert_path = os.path.join(self.dir, 'server.pem')
+        key_path = os.path.join(self.dir, 'server.key')
         leaf.cert_chain_pems[0].write_to_path(cert_path)
         for pem in leaf.cert_chain_pems[1:]:
             pem.write_to_path(cert_path, append=True)
         leaf.private_key_pem.write_to_path(key_path)
         os.chmod(key_path, 0o600)
         self.ca.cert_pem.write_to_path(self.ca_path)
-        passwd_path = os.path.join(self.root, 'users')
+        passwd_path = os.path.join(self.dir, 'users')
         with open(passwd_path, 'w', encoding='utf-8') as handle:
             for name, password in self.users.items():
                 home = os.path.join(mail_dir, name)
@@ -123,7 +126,7 @@ class Dovecot(object):
         os.chown(passwd_path, internal_uid, internal_gid)  # the auth process reads it as the internal user
         with open(self.config_path, 'w', encoding='utf-8') as handle:
             handle.write(_CONFIG % {
-                'root': self.root, 'address': self.address, 'imaps_port': self.imaps_port, 'imap_port': self.imap_port,
+                'root': self.dir, 'address': self.address, 'imaps_port': self.imaps_port, 'imap_port': self.imap_port,
                 'cert': cert_path, 'key': key_path, 'passwd': passwd_path, 'log': self.log_path,
                 'internal_user': internal_user, 'login_user': login_user,
                 'first_uid': min(mail_uid, 500), 'mail_uid': mail_uid, 'mail_gid': mail_gid,
@@ -134,7 +137,7 @@ class Dovecot(object):
         if reason:
             raise DovecotError(reason)
         self._write_config()
-        log = open(os.path.join(self.root, 'dovecot.stderr'), 'ab')
+        log = open(os.path.join(self.dir, 'dovecot.stderr'), 'ab')
         self.process = subprocess.Popen([DOVECOT, '-F', '-c', self.config_path], stdout=log, stderr=log,
                                         stdin=subprocess.DEVNULL)
         log.close()
@@ -145,8 +148,9 @@ class Dovecot(object):
             if self._listening(self.imaps_port) and self._listening(self.imap_port):
                 return self
             time.sleep(0.1)
+        logs = self.logs()
         self.stop()
-        raise DovecotError('dovecot did not listen on %s within %.0fs: %s' % (self.address, wait, self.logs()))
+        raise DovecotError('dovecot did not listen on %s within %.0fs: %s' % (self.address, wait, logs))
 
     def _listening(self, port):
         try:
@@ -158,16 +162,23 @@ class Dovecot(object):
     def logs(self):
         text = ''
         for name in ('dovecot.stderr', 'dovecot.log'):
-            path = os.path.join(self.root, name)
+            path = os.path.join(self.dir or self.root, name)
             if os.path.exists(path):
                 with open(path, encoding='utf-8', errors='replace') as handle:
                     text += handle.read()[-3000:]
         return text
 
+    @property
+    def config_path(self):
+        return os.path.join(self.dir, 'dovecot.conf') if self.dir else None
+
+    @property
+    def log_path(self):
+        return os.path.join(self.dir, 'dovecot.log') if self.dir else None
+
     def stop(self):
-        if self.process is None:
-            return
-        if self.process.poll() is None:
+        """Stop the server and remove its files (the Maildirs with them)."""
+        if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:
                 self.process.wait(timeout=10)
@@ -175,6 +186,9 @@ class Dovecot(object):
                 self.process.kill()
                 self.process.wait(timeout=10)
         self.process = None
+        if self.dir:
+            labproc.remove_public(self.root, 'dovecot')
+            self.dir = None
 
     def __enter__(self):
         return self.start()

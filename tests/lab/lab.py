@@ -8,7 +8,9 @@
 
 Importable: ``start(dir) -> dict`` (the content of DIR/lab.json) and ``stop(dir)``.
 
-Everything lives under DIR (configs, zones, keys, certificates, logs, PIDs); nothing under /etc changes.
+Everything lives under DIR (configs, zones, keys, certificates, logs, PIDs) but the policy files nginx's
+workers read: DIR/www links to a directory of their own under /tmp (see labproc.public_dir), so that DIR may
+be anywhere. Nothing under /etc changes.
 Only 127.0.0.0/8 is used. Needs root (ports 25 and 443), bind9 (named, tsig-keygen), nginx, and the
 Python packages trustme, aiosmtpd and dnspython.
 """
@@ -239,21 +241,32 @@ def _nginx_location(site, docroot):
 
 
 def _write_nginx(root, certs):
+    """nginx.conf in ROOT/nginx, the policy files in the public directory ROOT/www links to.
+
+    Every path below ROOT is written relative to the nginx prefix (ROOT/nginx), so that ROOT may contain
+    spaces or other characters nginx's config syntax treats specially; the workers (nobody) read only the
+    document roots, which public_dir places where they can reach them.
+    """
     prefix = _path(root, 'nginx')
     for sub in ('logs', 'tmp'):
         os.makedirs(_path(prefix, sub), exist_ok=True)
-    www = _path(root, 'www')
-    if os.path.isdir(www):
-        shutil.rmtree(www)
-    temp = ['%s_temp_path %s;' % (kind, _path(prefix, 'tmp', kind))
+    try:
+        www = labproc.public_dir(root, 'www')
+    except OSError as exc:
+        raise LabError(str(exc))
+
+    def rel(path):
+        return os.path.relpath(path, prefix)
+
+    temp = ['%s_temp_path %s;' % (kind, rel(_path(prefix, 'tmp', kind)))
             for kind in ('client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi')]
     conf = [
         'worker_processes 1;',
-        'pid %s;' % _path(prefix, 'nginx.pid'),
-        'error_log %s info;' % _path(prefix, 'logs', 'error.log'),
+        'pid nginx.pid;',
+        'error_log logs/error.log info;',
         'events { worker_connections 512; }',
         'http {',
-        '    access_log %s;' % _path(prefix, 'logs', 'access.log'),
+        '    access_log logs/access.log;',
     ] + ['    ' + line for line in temp] + [
         '    server_tokens off;',
         '    server_names_hash_bucket_size 128;',
@@ -262,8 +275,8 @@ def _write_nginx(root, certs):
         '    default_type application/octet-stream;',
         '    charset off;',
         '    ssl_protocols TLSv1.2 TLSv1.3;',
-        '    ssl_certificate %s;' % certs['default']['cert'],
-        '    ssl_certificate_key %s;' % certs['default']['key'],
+        '    ssl_certificate %s;' % rel(certs['default']['cert']),
+        '    ssl_certificate_key %s;' % rel(certs['default']['key']),
         '    server {',
         '        listen %s:%d ssl default_server;' % (sc.WEB_IP, sc.HTTPS_PORT),
         '        server_name _;',
@@ -290,8 +303,8 @@ def _write_nginx(root, certs):
             '    server {',
             '        listen %s:%d ssl;' % (sc.WEB_IP, sc.HTTPS_PORT),
             '        server_name %s;' % site['host'],
-            '        ssl_certificate %s;' % cert['cert'],
-            '        ssl_certificate_key %s;' % cert['key'],
+            '        ssl_certificate %s;' % rel(cert['cert']),
+            '        ssl_certificate_key %s;' % rel(cert['key']),
             '        root %s;' % docroot,
             '        location = /.well-known/mta-sts.txt {',
         ] + ['            ' + line for line in _nginx_location(site, docroot)] + [
@@ -302,26 +315,26 @@ def _write_nginx(root, certs):
     conf.append('}')
     path = _path(prefix, 'nginx.conf')
     _write(path, '\n'.join(conf) + '\n')
-    # Workers run as nobody: the docroots and every directory above them must be world-readable.
     for dirpath, dirnames, filenames in os.walk(www):
         os.chmod(dirpath, 0o755)
         for name in filenames:
             os.chmod(_path(dirpath, name), 0o644)
-    return path
+    return path, www
 
 
-def _check_world_traversable(path):
-    path = os.path.abspath(path)
-    while True:
-        mode = os.stat(path).st_mode
-        if not mode & 0o001:
-            raise LabError('%s is not world-searchable (mode %o): nginx workers run as nobody and cannot read '
-                           'the policy files below it; use a lab directory under a world-searchable path '
-                           '(e.g. /tmp) or chmod o+x it' % (path, mode & 0o7777))
-        parent = os.path.dirname(path)
-        if parent == path:
-            return
-        path = parent
+def privilege_problem():
+    """Why this process cannot listen on the lab's ports (25, 443), or None."""
+    if os.geteuid() == 0:
+        return None
+    try:
+        with open('/proc/sys/net/ipv4/ip_unprivileged_port_start') as handle:
+            first_unprivileged = int(handle.read())
+    except (OSError, ValueError):
+        first_unprivileged = 1024
+    if first_unprivileged <= min(sc.SMTP_PORT, sc.HTTPS_PORT):
+        return None
+    return ('needs root: the servers listen on ports %d and %d of %s.x. Run it as root; as another user, '
+            '`make sanity lint docs-lint unit` need no lab' % (sc.SMTP_PORT, sc.HTTPS_PORT, sc.WEB_IP.rsplit('.', 1)[0]))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -606,14 +619,15 @@ def stop(root, quiet=True):
     """Stop the servers recorded in ROOT/pids.json (each by its own PID and process group)."""
     root = os.path.abspath(root)
     path = _pids_path(root)
-    if not os.path.exists(path):
-        return []
-    with open(path) as handle:
-        pids = json.load(handle)
-    # Only a process whose command line names this lab directory is ours (PIDs get reused).
-    owned = [(name, pid) for name, pid in pids.items() if _pid_alive(pid) and root in _cmdline(pid)]
-    stopped = labproc.stop_processes(owned, quiet=quiet)
-    os.remove(path)
+    stopped = []
+    if os.path.exists(path):
+        with open(path) as handle:
+            pids = json.load(handle)
+        # Only a process whose command line names this lab directory is ours (PIDs get reused).
+        owned = [(name, pid) for name, pid in pids.items() if _pid_alive(pid) and root in _cmdline(pid)]
+        stopped = labproc.stop_processes(owned, quiet=quiet)
+        os.remove(path)
+    labproc.remove_public(root, 'www')
     return stopped
 
 
@@ -652,10 +666,10 @@ def start(root, timeout=READY_TIMEOUT):
     began = time.monotonic()
     root = os.path.abspath(root)
     os.makedirs(root, exist_ok=True)
+    problem = privilege_problem()
+    if problem:
+        raise LabError(problem)
     stop(root)  # leftovers of a previous run in this directory
-    if os.stat(root).st_uid == os.getuid():
-        os.chmod(root, 0o755)
-    _check_world_traversable(root)
     for tool in ('named', 'nginx', 'tsig-keygen'):
         if not shutil.which(tool, path=os.environ.get('PATH', '') + ':/usr/sbin:/sbin'):
             raise LabError('%s not found: apt-get install bind9 bind9-utils nginx' % tool)
@@ -668,7 +682,7 @@ def start(root, timeout=READY_TIMEOUT):
     certs = _make_certs(root)
     tsig = _tsig_key(root)
     named_conf, layout = _write_bind(root, tsig)
-    nginx_conf = _write_nginx(root, certs)
+    nginx_conf, www = _write_nginx(root, certs)
     py_conf = _python_servers_config(root, certs)
     logs = _logs(root)
 
@@ -737,7 +751,7 @@ def start(root, timeout=READY_TIMEOUT):
         'bind': {'conf': named_conf, 'zone_dir': _path(root, 'bind', 'zones'), 'log': logs['named'],
                  'zones': sorted(z for z in layout if not layout[z]['broken']),
                  'broken_zones': sorted(z for z in layout if layout[z]['broken'])},
-        'nginx': {'prefix': _path(root, 'nginx'), 'conf': nginx_conf, 'docroot': _path(root, 'www'),
+        'nginx': {'prefix': _path(root, 'nginx'), 'conf': nginx_conf, 'docroot': www,
                   'pid_file': _path(root, 'nginx', 'nginx.pid'), 'error_log': logs['nginx'],
                   'access_log': _path(root, 'nginx', 'logs', 'access.log'), 'ip': sc.WEB_IP,
                   'port': sc.HTTPS_PORT},
