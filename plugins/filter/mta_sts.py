@@ -73,6 +73,19 @@ def main_finding(findings):
     return '-'
 
 
+def domain_verdicts(result):
+    """{input and domain: {'domain', 'status', 'finding'}} of an audit result: what each domain host reports."""
+    if not isinstance(result, dict) or not isinstance(result.get('domains'), list):
+        raise AnsibleFilterError('domain_verdicts expects the registered result of mailsec.mta_sts.audit')
+    verdicts = {}
+    for entry in result['domains']:
+        name = to_text(entry.get('domain') or entry.get('input'))
+        verdict = {'domain': name, 'status': entry.get('status'), 'finding': main_finding(entry.get('findings') or [])}
+        verdicts[to_text(entry.get('input'))] = verdict
+        verdicts.setdefault(name, verdict)
+    return verdicts
+
+
 class FilterModule(object):
 
     def filters(self):
@@ -80,4 +93,5 @@ class FilterModule(object):
             'parse_record': parse_record,
             'parse_policy': parse_policy,
             'audit_table': audit_table,
+            'domain_verdicts': domain_verdicts,
         }
