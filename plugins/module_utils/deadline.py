@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) mailsec.mta_sts contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Hard deadlines for sockets: past its deadline a socket is shut down, whatever call is blocked on it.
 
 A socket timeout bounds each recv(); a server that drips one byte a second never trips it. One

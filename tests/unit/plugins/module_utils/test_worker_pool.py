@@ -1,5 +1,6 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The audit's worker pool: input order, deduplication, and the hard limit that gives up on a stuck domain.
 
 The stuck domain is simulated by an auditor whose audit blocks on an event: the behaviour under test is
