@@ -41,8 +41,8 @@ def domain_list(data, source='domain list'):
     domains = []
     for entry in entries:
         if entry.get('problem'):
-            display.warning('mailsec.mta_sts.domain_list: skipping %s of %s: %s' % (entry['where'], source,
-                                                                                   entry['problem']))
+            display.warning('mailsec.mta_sts.domain_list: skipping %s of %s: %s' % (
+                entry['where'], source, entry['problem']))
             continue
         domains.append(to_text(entry['domain']) if isinstance(entry['domain'], (str, bytes)) else entry['domain'])
     # Values from a file are data: a later task must never render them as templates.
