@@ -201,9 +201,9 @@ from ansible.utils.unsafe_proxy import wrap_var
 
 from ansible_collections.mailsec.mta_sts.plugins.module_utils.domain import DomainError, normalize_domain
 from ansible_collections.mailsec.mta_sts.plugins.module_utils.graph import GraphClient, GraphError, mail_domains
-from ansible_collections.mailsec.mta_sts.plugins.plugin_utils._domain_sources import (  # noqa: F401 (re-exported)
-    DOMAIN_TYPES, SourceError, decode_text, exchange_type, guess_type, looks_like_exchange, mentions_exchange,
-    parse_csv, parse_exchange, parse_list, parse_text)
+from ansible_collections.mailsec.mta_sts.plugins.plugin_utils._domain_sources import (
+    SourceError, decode_text, guess_type, looks_like_exchange, mentions_exchange, parse_csv, parse_exchange,
+    parse_list, parse_text)
 
 display = Display()
 

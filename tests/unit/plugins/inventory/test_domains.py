@@ -12,6 +12,7 @@ import json
 import pytest
 
 from ansible_collections.mailsec.mta_sts.plugins.inventory import domains as D
+from ansible_collections.mailsec.mta_sts.plugins.plugin_utils import _domain_sources as S
 
 EXO = [  # Exchange Online PowerShell (REST cmdlets): strings, as ConvertTo-Json writes them
     {'DomainName': 'contoso.com', 'CatchAllRecipientID': None, 'DomainType': 'Authoritative',
@@ -76,13 +77,13 @@ def test_exchange_export_wrapped_by_windows_powershell():
     ({'Value': 1}, 'ExternalRelay'), (None, None), ('', None),
 ])
 def test_exchange_type_from_text_integer_or_object(value, expected):
-    assert D.exchange_type(value) == expected
+    assert S.exchange_type(value) == expected
 
 
 @pytest.mark.parametrize('value', [3, 'Relay', -1])
 def test_exchange_type_rejects_what_is_not_a_type(value):
     with pytest.raises(D.SourceError):
-        D.exchange_type(value)
+        S.exchange_type(value)
 
 
 @pytest.mark.parametrize('data', [b'not json', b'[{"Name": "x"}]', b'"text"'])
