@@ -47,7 +47,7 @@ export ANSIBLE_COLLECTIONS_PATH = $(ABS_BUILD):$(firstword $(wildcard $(ABS_VENV
 export ANSIBLE_PYTHON_INTERPRETER = $(ABS_PY)
 
 .PHONY: help sysdeps venv collection get-pip sanity lint docs-lint unit integration test \
-	demo audit bench changelog build clean distclean
+	demo audit bench changelog build clean distclean finding-docs
 
 help:
 	@echo 'make demo      set up everything and audit the bundled lab'
@@ -170,6 +170,10 @@ audit: venv collection
 ## rerun adds the fragments merged since).
 changelog: venv collection
 	antsibull-changelog release --version "$$(sed -n 's/^version: *//p' galaxy.yml)"
+
+## finding-docs: docs/docsite/rst/finding_codes.rst from the catalogue (plugins/module_utils/findings.py).
+finding-docs:
+	$(PYTHON) hacking/generate_finding_codes.py
 
 ## build: the collection tarball, in $(BUILD).
 build: venv

@@ -3,10 +3,6 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import threading
 import time
 
@@ -16,7 +12,7 @@ from ansible.utils.display import Display
 from ansible.utils.unsafe_proxy import wrap_var
 
 from ansible_collections.mailsec.mta_sts.plugins.module_utils.audit import control_summary
-from ansible_collections.mailsec.mta_sts.plugins.module_utils.controls import load_control
+from ansible_collections.mailsec.mta_sts.plugins.plugin_utils.controls import load_control
 
 display = Display()
 # Seconds between two progress lines while the module runs (the task variable mailsec_mta_sts_progress_interval;
@@ -31,7 +27,7 @@ class ActionModule(ActionBase):
     _supports_async = False
 
     def run(self, tmp=None, task_vars=None):
-        result = super(ActionModule, self).run(tmp, task_vars)
+        result = super().run(tmp, task_vars)
         del tmp
         try:
             control = load_control()

@@ -4,10 +4,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Filters the deploy role uses to write DNS records: thin wrappers over module_utils/txt.py."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.text.converters import to_text
 
@@ -35,6 +31,6 @@ def tlsrpt_record(rua):
         raise AnsibleFilterError('tlsrpt_record: %s' % exc)
 
 
-class FilterModule(object):
+class FilterModule:
     def filters(self):
         return {'txt_value': txt_value, 'tlsrpt_record': tlsrpt_record}
