@@ -50,7 +50,7 @@ export ANSIBLE_COLLECTIONS_PATH = $(ABS_BUILD):$(shell ls -d "$(ABS_VENV)"/lib/p
 export ANSIBLE_PYTHON_INTERPRETER = $(ABS_PY)
 
 .PHONY: help sysdeps venv collection get-pip sanity lint docs-lint unit integration test \
-	demo audit bench build clean distclean finding-docs
+	demo audit bench changelog build clean distclean finding-docs
 
 help:
 	@echo 'make demo      set up everything and audit the bundled lab'
@@ -179,6 +179,11 @@ audit: venv collection
 	ANSIBLE_LOCALHOST_WARNING=false ANSIBLE_INVENTORY_UNPARSED_WARNING=false \
 	ansible-playbook $(PLAYBOOK) -e "{\"mailsec_mta_sts_domains\": $$domains}" \
 		-e '{"ansible_python_interpreter": "$(ABS_PY)"}' $(PLAYBOOK_ARGS)
+
+## changelog: release the fragments into CHANGELOG.rst as the version in galaxy.yml (fragments are kept, so a
+## rerun adds the fragments merged since).
+changelog: venv collection
+	antsibull-changelog release --version "$$(sed -n 's/^version: *//p' galaxy.yml)"
 
 ## finding-docs: docs/docsite/rst/finding_codes.rst from the catalogue (plugins/module_utils/findings.py).
 finding-docs:

@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) mailsec.mta_sts contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 
 """The action mailsec.mta_sts.report: merge audit results and JSON reports, then write every format asked for -
 all of them or none (each rendered first, then every file replaced by a rename)."""

@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) mailsec.mta_sts contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Filters over the audit's own parsers: the same code the module runs."""
 
 from ansible.errors import AnsibleFilterError
@@ -69,6 +70,19 @@ def main_finding(findings):
     return '%s: %s' % (item.get('code'), clip(to_text(item.get('message')), 100)) if item else '-'
 
 
+def domain_verdicts(result):
+    """{input and domain: {'domain', 'status', 'finding'}} of an audit result: what each domain host reports."""
+    if not isinstance(result, dict) or not isinstance(result.get('domains'), list):
+        raise AnsibleFilterError('domain_verdicts expects the registered result of mailsec.mta_sts.audit')
+    verdicts = {}
+    for entry in result['domains']:
+        name = to_text(entry.get('domain') or entry.get('input'))
+        verdict = {'domain': name, 'status': entry.get('status'), 'finding': main_finding(entry.get('findings') or [])}
+        verdicts[to_text(entry.get('input'))] = verdict
+        verdicts.setdefault(name, verdict)
+    return verdicts
+
+
 class FilterModule:
 
     def filters(self):
@@ -76,4 +90,5 @@ class FilterModule:
             'parse_record': parse_record,
             'parse_policy': parse_policy,
             'audit_table': audit_table,
+            'domain_verdicts': domain_verdicts,
         }

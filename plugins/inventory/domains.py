@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) mailsec.mta_sts contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 
 from __future__ import absolute_import, division, print_function
 
@@ -32,6 +33,11 @@ description:
     plugin is enabled (C(ANSIBLE_INVENTORY_ENABLED=mailsec.mta_sts.domains)), an Exchange JSON export, a CSV file or a
     text file given directly with C(-i).
   - Every value read from a source is marked unsafe, so it is never rendered as a template.
+  - "An item of a source that cannot be read (an Exchange object without C(DomainName), a row with an unknown type, a
+    name that is not a domain) is skipped with a warning naming it, and the rest of the source is read. A source of
+    which nothing can be read (not JSON, a truncated export, no domain column) fails with a message naming the file."
+  - "The group C(all) gets the variable C(mailsec_mta_sts_inventory_sources), the sources read and how many domains
+    each gave (C(path), C(hosts)): the audit playbook fails when a source gave none or could not be parsed."
 notes:
   - The Graph source is tested against a local HTTPS server that speaks the documented shapes of
     C(POST /<tenant>/oauth2/v2.0/token) and C(GET /v1.0/domains), not against Microsoft's service.
@@ -183,10 +189,7 @@ sources:
 #   ANSIBLE_INVENTORY_ENABLED=mailsec.mta_sts.domains ansible-inventory -i accepted-domains.json --list
 '''
 
-import csv
 import fnmatch
-import io
-import json
 import os
 import re
 
@@ -198,192 +201,16 @@ from ansible.utils.unsafe_proxy import wrap_var
 
 from ansible_collections.mailsec.mta_sts.plugins.module_utils.domain import DomainError, normalize_domain
 from ansible_collections.mailsec.mta_sts.plugins.module_utils.graph import GraphClient, GraphError, mail_domains
+from ansible_collections.mailsec.mta_sts.plugins.plugin_utils._domain_sources import (
+    SourceError, decode_text, guess_type, looks_like_exchange, mentions_exchange, parse_csv, parse_exchange,
+    parse_list, parse_text)
 
 display = Display()
 
 PLUGIN_NAME = 'mailsec.mta_sts.domains'
-DOMAIN_TYPES = ('Authoritative', 'InternalRelay', 'ExternalRelay')
-# Microsoft.Exchange.Data.Directory.SystemConfiguration.AcceptedDomainType, as ConvertTo-Json writes it.
-EXCHANGE_TYPE_CODES = {0: 'Authoritative', 1: 'ExternalRelay', 2: 'InternalRelay'}
 ONMICROSOFT_REASON = ('Microsoft-managed initial domain (*.onmicrosoft.com): the tenant cannot publish DNS records '
                       'there, so MTA-STS cannot be deployed for it')
-DOMAIN_COLUMNS = ('domain', 'domainname', 'domain_name', 'name', 'id')
-TYPE_COLUMNS = ('type', 'domaintype', 'domain_type')
 DATA_EXTENSIONS = ('.json', '.csv', '.txt')
-
-
-class SourceError(ValueError):
-    """A source that cannot be read; the message names the file and what is wrong."""
-
-
-# ------------------------------------------------------------------------------------------------
-# reading sources: each reader returns a list of entries {'domain': str, 'type', 'tags', 'default', ...}
-
-def decode_text(data):
-    """Text of a file written by PowerShell or anything else: UTF-8 (with or without BOM) or UTF-16 with BOM."""
-    if data.startswith(b'\xff\xfe') or data.startswith(b'\xfe\xff'):
-        return data.decode('utf-16')
-    if data.startswith(b'\xef\xbb\xbf'):
-        return data[3:].decode('utf-8')
-    return data.decode('utf-8')
-
-
-def exchange_type(value):
-    """Authoritative / InternalRelay / ExternalRelay from text, the enum's integer, or a deserialized enum object."""
-    if isinstance(value, dict):
-        value = value.get('Value', value.get('value'))
-    if isinstance(value, bool) or value is None or value == '':
-        return None
-    if isinstance(value, int):
-        if value not in EXCHANGE_TYPE_CODES:
-            raise SourceError('DomainType %d is not an AcceptedDomainType (0, 1 or 2)' % value)
-        return EXCHANGE_TYPE_CODES[value]
-    text = str(value).strip()
-    if text.isdigit():
-        return exchange_type(int(text))
-    for known in DOMAIN_TYPES:
-        if text.lower() == known.lower():
-            return known
-    raise SourceError('DomainType %r is not Authoritative, InternalRelay or ExternalRelay' % text)
-
-
-def _exchange_domain_name(value):
-    """(name, match_subdomains) from DomainName: a string, or SmtpDomainWithSubdomains serialized as an object."""
-    if isinstance(value, dict):
-        sub = bool(value.get('IncludeSubDomains'))
-        name = value.get('Domain') or (value.get('SmtpDomain') or {}).get('Domain') or value.get('Address')
-        return (str(name) if name is not None else None), sub
-    if value is None:
-        return None, False
-    text = str(value).strip()
-    if text.startswith('*.'):
-        return text[2:], True
-    return text, False
-
-
-def _truth(value):
-    if isinstance(value, bool):
-        return value
-    if value is None:
-        return False
-    return str(value).strip().lower() in ('true', 'yes', '1', 'y')
-
-
-def parse_exchange(data):
-    """Entries of a Get-AcceptedDomain | ConvertTo-Json export (one object, a list, or {"value": [...]})."""
-    try:
-        document = json.loads(decode_text(data))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise SourceError('not JSON: %s' % exc)
-    if isinstance(document, dict) and isinstance(document.get('value'), list):
-        document = document['value']  # Windows PowerShell 5.1 wraps some arrays: {"value": [...], "Count": n}
-    if isinstance(document, dict):
-        document = [document]
-    if not isinstance(document, list):
-        raise SourceError('expected the objects of Get-AcceptedDomain, got %s' % type(document).__name__)
-    entries = []
-    for position, item in enumerate(document):
-        if not isinstance(item, dict) or 'DomainName' not in item:
-            raise SourceError('item %d has no DomainName: is this Get-AcceptedDomain | ConvertTo-Json?' % position)
-        name, sub = _exchange_domain_name(item.get('DomainName'))
-        try:
-            domain_type = exchange_type(item.get('DomainType'))
-        except SourceError as exc:
-            raise SourceError('item %d (%s): %s' % (position, name, exc))
-        entries.append({'domain': name, 'type': domain_type, 'default': _truth(item.get('Default')),
-                        'match_subdomains': sub or _truth(item.get('MatchSubDomains')),
-                        'name': item.get('Name') if isinstance(item.get('Name'), str) else None,
-                        'initial': _truth(item.get('InitialDomain'))})
-    return entries
-
-
-def looks_like_exchange(data):
-    try:
-        document = json.loads(decode_text(data))
-    except (ValueError, UnicodeDecodeError):
-        return False
-    if isinstance(document, dict) and isinstance(document.get('value'), list):
-        document = document['value']
-    if isinstance(document, dict):
-        document = [document]
-    return isinstance(document, list) and bool(document) and isinstance(document[0], dict) \
-        and 'DomainName' in document[0]
-
-
-def _entry_from_mapping(item, where):
-    domain = None
-    for key in item:
-        if str(key).lower() in DOMAIN_COLUMNS:
-            domain = item[key]
-            break
-    if domain is None:
-        raise SourceError('%s has no domain key' % where)
-    domain_type = None
-    for key in item:
-        if str(key).lower() in TYPE_COLUMNS:
-            domain_type = exchange_type(item[key])
-    tags = item.get('tags') or []
-    if isinstance(tags, str):
-        tags = [tag for tag in re.split(r'[;,\s]+', tags) if tag]
-    return {'domain': domain, 'type': domain_type, 'tags': [str(tag) for tag in tags],
-            'default': _truth(item.get('default', item.get('Default')))}
-
-
-def parse_list(document):
-    """Entries of a YAML/JSON list: strings or mappings, or a mapping with the list under ``domains``."""
-    if isinstance(document, dict) and 'domains' in document:
-        document = document['domains']
-    if not isinstance(document, list):
-        raise SourceError('expected a list of domains (or a mapping with a "domains" list)')
-    entries = []
-    for position, item in enumerate(document):
-        if isinstance(item, dict):
-            entries.append(_entry_from_mapping(item, 'item %d' % position))
-        else:
-            entries.append({'domain': item})
-    return entries
-
-
-def parse_csv(data):
-    """Entries of a CSV file; header optional; Export-Csv's "#TYPE" line is skipped."""
-    text = decode_text(data)
-    lines = text.splitlines()
-    if lines and lines[0].startswith('#TYPE'):
-        lines = lines[1:]
-    sample = '\n'.join(lines[:5])
-    try:
-        dialect = csv.Sniffer().sniff(sample, delimiters=',;\t') if sample else csv.excel
-    except csv.Error:
-        dialect = csv.excel
-    rows = [row for row in csv.reader(io.StringIO('\n'.join(lines)), dialect) if any(cell.strip() for cell in row)]
-    if not rows:
-        return []
-    header = [cell.strip().lower() for cell in rows[0]]
-    if any(cell in DOMAIN_COLUMNS for cell in header):
-        keys = [cell.strip() for cell in rows[0]]
-        return [_entry_from_mapping(dict(zip(keys, [cell.strip() for cell in row])), 'row %d' % (number + 2))
-                for number, row in enumerate(rows[1:])]
-    return [{'domain': row[0].strip()} for row in rows]
-
-
-def parse_text(data):
-    entries = []
-    for line in decode_text(data).splitlines():
-        line = line.split('#', 1)[0].strip()
-        if line:
-            entries.append({'domain': line})
-    return entries
-
-
-def guess_type(path, data):
-    lower = path.lower()
-    if lower.endswith('.csv'):
-        return 'csv'
-    if lower.endswith('.txt'):
-        return 'text'
-    if lower.endswith('.json') and looks_like_exchange(data):
-        return 'exchange'
-    return 'list'
 
 
 def _is_our_config(path):
@@ -425,7 +252,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable):
             except OSError:
                 return False
             if lower.endswith('.json'):
-                return looks_like_exchange(data)
+                # A truncated export is still ours: parse() then says what is wrong with it.
+                return looks_like_exchange(data) or mentions_exchange(data)
             if lower.endswith('.txt'):
                 entries = parse_text(data) if data else []
                 return bool(entries) and all(_valid(entry['domain']) for entry in entries)
@@ -456,6 +284,12 @@ class InventoryModule(BaseInventoryPlugin, Constructable):
             for entry in entries:
                 self._collect(hosts, skipped, entry, source)
         self._populate(hosts, skipped)
+        # Which sources this plugin read, and how many domains each gave: the audit playbook fails on a source
+        # that gave none, or that Ansible could not parse (it only warns about those).
+        all_vars = self.inventory.groups['all'].get_vars()
+        parsed = list(all_vars.get('mailsec_mta_sts_inventory_sources') or [])
+        parsed.append({'path': to_text(os.path.abspath(path)), 'hosts': len(hosts)})
+        self.inventory.set_variable('all', 'mailsec_mta_sts_inventory_sources', wrap_var(parsed))
 
     # -- sources ----------------------------------------------------------------------------------
 
@@ -524,6 +358,13 @@ class InventoryModule(BaseInventoryPlugin, Constructable):
 
     def _collect(self, hosts, skipped, entry, source):
         given = entry.get('domain')
+        if entry.get('problem'):
+            # One bad item is skipped, by name, and the rest of the source is read.
+            reason = 'cannot be read: %s' % entry['problem']
+            display.warning('mailsec.mta_sts.domains: skipping %s of source %s: %s' % (
+                entry.get('where'), source['name'], entry['problem']))
+            skipped.append({'domain': to_text(given) if given else None, 'source': source['name'], 'reason': reason})
+            return
         if isinstance(given, str) and given.startswith('*.'):
             # An accepted domain with subdomains (Exchange "*.example.org"): the policy host is per domain.
             entry = dict(entry, domain=given[2:], match_subdomains=True)
@@ -577,7 +418,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable):
             self._set_composite_vars(self.get_option('compose'), variables, domain, strict=strict)
             self._add_host_to_composed_groups(self.get_option('groups'), variables, domain, strict=strict)
             self._add_host_to_keyed_groups(self.get_option('keyed_groups'), variables, domain, strict=strict)
-        self.inventory.set_variable('all', 'mailsec_mta_sts_skipped_domains', wrap_var(skipped))
+        earlier = list(self.inventory.groups['all'].get_vars().get('mailsec_mta_sts_skipped_domains') or [])
+        self.inventory.set_variable('all', 'mailsec_mta_sts_skipped_domains', wrap_var(earlier + skipped))
         for item in skipped:
             if self.get_option('warn_skipped'):
                 display.warning('mailsec.mta_sts.domains: skipping %s (%s): %s' % (

@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) mailsec.mta_sts contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Fetch an MTA-STS policy over HTTPS the way RFC 8461 section 3.3 tells senders to.
 
 No Ansible imports. asyncio streams carry the connection to an address our own resolver found, while

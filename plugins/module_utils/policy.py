@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) mailsec.mta_sts contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Parser and renderer for MTA-STS policies (RFC 8461 section 3.2) and MX pattern matching (section 4.1).
 
 Pure Python, no Ansible imports. ``parse_policy`` raises PolicyError and nothing else; ``check_policy``

@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) mailsec.mta_sts contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """A small client for the PowerDNS Authoritative HTTP API (``/api/v1``) and record set comparison.
 
 No Ansible imports. Only what the powerdns_record module needs: read a zone's record sets, replace or

@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) mailsec.mta_sts contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Parsers for the DNS TXT records of MTA-STS (RFC 8461 section 3.1) and TLS-RPT (RFC 8460 section 3).
 
 Pure Python, no Ansible imports. Parsers raise RecordError and nothing else.

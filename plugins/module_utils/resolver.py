@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) mailsec.mta_sts contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """DNS lookups for the audit on asyncio, through dnspython, with answers sorted into what the verdict needs.
 
 No Ansible imports. A lookup never raises: it returns a Lookup whose ``outcome`` is

@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) mailsec.mta_sts contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """STARTTLS check of one MX host (RFC 8461 section 4.2): the certificate must be valid for the MX name.
 
 No Ansible imports. The TCP connection (asyncio streams) goes to an address our resolver found; SNI and

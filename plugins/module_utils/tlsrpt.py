@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) mailsec.mta_sts contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """TLS-RPT aggregate reports (RFC 8460): read them from files, mail and IMAP, and summarise what senders saw.
 
 Pure Python, no Ansible imports: the module ``mailsec.mta_sts.tlsrpt_info``, the audit and the unit tests

@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) mailsec.mta_sts contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """TXT record values as the deploy writes them: the TLS-RPT record, and each DNS provider's notation.
 
 Pure Python, no Ansible imports. This is the one place where TXT quoting per provider is decided:

@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) mailsec.mta_sts contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The benchmark's lab: N generated domains on loopback, with injected latency and a known truth.
 
     lab = BenchLab(root, n=10000, dns_latency_ms=20, https_latency_ms=50, broken_share=0.1, hold_s=60)

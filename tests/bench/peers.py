@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) mailsec.mta_sts contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Run a peer tool over the benchmark lab's domains; runs inside the peers' own virtual environment.
 
     python peers.py checkdmarc --domains FILE --out FILE --dns 127.0.0.1:20053 --ca CA.pem --timeout 5

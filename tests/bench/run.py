@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) mailsec.mta_sts contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Benchmark: mailsec.mta_sts.audit against checkdmarc and postfix-mta-sts-resolver on one lab.
 
     .venv/bin/python tests/bench/run.py --n 1000 --n 10000 --loss-runs 0.01,0.05 --hostile --markdown FILE

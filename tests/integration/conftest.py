@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) mailsec.mta_sts contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The lab as a session fixture: started once in a temp dir and stopped at the end.
 
 With MTA_STS_LAB_DIR set, a lab already running in that directory (``lab.py up --dir ...``) is reused

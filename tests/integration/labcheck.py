@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) mailsec.mta_sts contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Probes of the lab that do not use the audit module: DNS with dnspython, HTTPS and SMTP with ssl.
 
 Used by test_lab_selfcheck.py to check that the lab serves what scenarios.py declares.

@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) mailsec.mta_sts contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The deploy role and the remediate playbook, through real ansible-playbook runs against tests/lab/deploy_lab.py.
 
 Real BIND (RFC 2136 + TSIG), nginx, PowerDNS (sqlite3), pebble (ACME) and moto (Route 53) on loopback.

@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) mailsec.mta_sts contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Load with a hostile share: many domains in ONE module call, 10 % of them slow, huge or silent.
 
 The time the call may take is predicted from a calibration run of good domains on the same machine at

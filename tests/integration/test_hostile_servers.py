@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) mailsec.mta_sts contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The audit module against hostile policy hosts and a hostile DNS server (tests/lab/hostile.py).
 
 One real ansible-playbook run audits one domain of every hostile kind, good domains and inputs that are

@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) mailsec.mta_sts contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The inventory plugin mailsec.mta_sts.domains through ansible-inventory: Exchange exports, CSV, YAML, text and
 Microsoft Graph (a local HTTPS stand-in of the documented API, not Microsoft's service)."""
 

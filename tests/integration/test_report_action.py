@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) mailsec.mta_sts contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The action plugin mailsec.mta_sts.report through ansible-playbook, with hand-made audit results (no lab):
 idempotence, check and diff mode, merging results and JSON reports, modes, errors."""
 

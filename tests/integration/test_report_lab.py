@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) mailsec.mta_sts contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The audit playbook on the lab writes JSON, JUnit, HTML, CSV and Markdown; the reports agree with each other,
 escape what DNS served, and the HTML renders in headless Chromium with its chart and without running a TXT
 record's <script>."""

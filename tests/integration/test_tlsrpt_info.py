@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) mailsec.mta_sts contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """tlsrpt_info through real ansible-playbook runs: reports in a directory, and in a real Dovecot over TLS.
 
 Dovecot runs from a temp dir with its own config on 127.0.0.143 (IMAPS and IMAP+STARTTLS, certificate from

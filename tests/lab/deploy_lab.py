@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) mailsec.mta_sts contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The remediation lab: servers the deploy role changes, on loopback, separate from the audit lab (lab.py).
 
     python tests/lab/deploy_lab.py up --dir DIR      # start everything, return when every server answers

@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) mailsec.mta_sts contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """A real Dovecot IMAP server on loopback for the TLS-RPT tests, and the reports and mails to deliver to it.
 
 Nothing under /etc is read or changed: ``dovecot -F -c <dir>/dovecot.conf`` runs in the foreground with users

@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) mailsec.mta_sts contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Hostile servers for the audit: policy hosts and an authoritative DNS server that misbehave on purpose.
 
     python tests/lab/hostile.py serve --dir DIR          # foreground until SIGTERM (or --max-seconds)

@@ -1,5 +1,6 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The readers of the domains inventory plugin: Exchange exports, CSV, lists, text, and the skip rules."""
 
 from __future__ import absolute_import, division, print_function
@@ -11,6 +12,7 @@ import json
 import pytest
 
 from ansible_collections.mailsec.mta_sts.plugins.inventory import domains as D
+from ansible_collections.mailsec.mta_sts.plugins.plugin_utils import _domain_sources as S
 
 EXO = [  # Exchange Online PowerShell (REST cmdlets): strings, as ConvertTo-Json writes them
     {'DomainName': 'contoso.com', 'CatchAllRecipientID': None, 'DomainType': 'Authoritative',
@@ -75,13 +77,13 @@ def test_exchange_export_wrapped_by_windows_powershell():
     ({'Value': 1}, 'ExternalRelay'), (None, None), ('', None),
 ])
 def test_exchange_type_from_text_integer_or_object(value, expected):
-    assert D.exchange_type(value) == expected
+    assert S.exchange_type(value) == expected
 
 
 @pytest.mark.parametrize('value', [3, 'Relay', -1])
 def test_exchange_type_rejects_what_is_not_a_type(value):
     with pytest.raises(D.SourceError):
-        D.exchange_type(value)
+        S.exchange_type(value)
 
 
 @pytest.mark.parametrize('data', [b'not json', b'[{"Name": "x"}]', b'"text"'])

@@ -1,5 +1,6 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """A local stand-in for the Microsoft identity platform and Microsoft Graph, for tests.
 
 HTTPS on 127.0.0.1 (certificate from trustme), speaking the documented shapes of

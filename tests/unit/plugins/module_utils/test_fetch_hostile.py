@@ -1,5 +1,6 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """fetch_policy against hostile policy hosts (tests/lab/hostile.py) in this process, on loopback ports above 1024.
 
 Each case checks the outcome word, that the fetch ends within its deadline, and the Python memory the

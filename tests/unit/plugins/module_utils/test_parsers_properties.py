@@ -1,5 +1,6 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Property tests the parser files do not have yet: grammar-generated records and policies parse to what
 was generated, renderers round-trip, hostile structured input raises only the documented errors with
 catalog codes, and domain normalization is idempotent.

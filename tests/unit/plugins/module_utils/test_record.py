@@ -1,5 +1,6 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """RFC 8461 section 3.1 (the _mta-sts TXT record) and RFC 8460 section 3 (TLS-RPT), rule by rule."""
 
 from __future__ import absolute_import, division, print_function

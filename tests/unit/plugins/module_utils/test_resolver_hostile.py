@@ -1,5 +1,6 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """DnsClient.lookup against a hostile authoritative server (tests/lab/hostile.py) in this process, on a port above 1024.
 
 Every lookup must end within its timeout and say ``error`` when there is no answer the verdict may

@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) mailsec.mta_sts contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """TXT notation per DNS provider (RFC 1035 section 3.3 / 5.1) and the TLS-RPT record renderer (RFC 8460)."""
 
 from __future__ import absolute_import, division, print_function
