@@ -15,20 +15,17 @@ __metaclass__ = type
 import datetime
 import os
 import ssl
+import warnings
 
 try:
     from cryptography import x509
-    from cryptography.hazmat.primitives import serialization
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.x509.oid import ExtensionOID
     HAS_CRYPTOGRAPHY = True
 except ImportError:
     HAS_CRYPTOGRAPHY = False
 
-try:
-    from cryptography.x509 import verification
-    HAS_VERIFICATION = True
-except ImportError:
-    HAS_VERIFICATION = False
 
 
 def name_matches(pattern, host):
@@ -82,9 +79,12 @@ def trust_store_certs(ca_path=None):
             paths += [os.path.join(defaults.capath, name) for name in sorted(os.listdir(defaults.capath))
                       if name.endswith(('.pem', '.crt'))]
     certs = []
-    for path in paths:
-        with open(path, 'rb') as handle:
-            certs += load_chain(handle.read())
+    with warnings.catch_warnings():
+        # System stores hold old roots cryptography warns about (negative serial numbers): still roots.
+        warnings.simplefilter('ignore')
+        for path in paths:
+            with open(path, 'rb') as handle:
+                certs += load_chain(handle.read())
     return certs
 
 
@@ -119,7 +119,7 @@ def check(host, cert_pem, key_pem, roots, now=None, min_days=0):
     except (ValueError, TypeError) as exc:
         problems.append('the key file holds no unencrypted PEM private key (%s)' % type(exc).__name__)
     else:
-        if _public_bytes(key) != _public_bytes(leaf.public_key()):
+        if _public_bytes(key.public_key()) != _public_bytes(leaf.public_key()):
             problems.append('the private key does not belong to the certificate')
     if roots is not None and not any(problem.startswith(('it is for', 'it has no DNS')) for problem in problems):
         chain_problem = verify_chain(host, chain, roots, now)
@@ -128,16 +128,41 @@ def check(host, cert_pem, key_pem, roots, now=None, min_days=0):
     return problems, seen
 
 
-def verify_chain(host, chain, roots, now):
-    """'' when CHAIN (leaf first) leads to one of ROOTS for HOST, else why not."""
+def _issued_by(cert, issuer):
+    if cert.issuer != issuer.subject:
+        return False
+    try:
+        cert.verify_directly_issued_by(issuer)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
+
+
+def verify_chain(host, chain, roots, now, max_depth=8):
+    """'' when CHAIN (leaf first) leads to one of ROOTS, each link's signature and dates checked, else why not.
+
+    Path building as a TLS client does it (RFC 5280 section 6, the parts senders' TLS libraries apply to a
+    server chain): issuer by name, signature by the issuer's key, every certificate within its dates.
+    """
     if not roots:
         return 'no CA certificate to check the chain against'
-    if not HAS_VERIFICATION:
-        return 'the chain cannot be checked: cryptography 42 or later is needed'
-    try:
-        verifier = (verification.PolicyBuilder().store(verification.Store(roots)).time(now)
-                    .build_server_verifier(x509.DNSName(host)))
-        verifier.verify(chain[0], chain[1:])
-    except verification.VerificationError as exc:
-        return 'its chain does not lead to a trusted CA (%s); put the full chain in the file' % exc
-    return ''
+    trusted = set(root.fingerprint(hashes.SHA256()) for root in roots)
+    current = chain[0]
+    pool = list(chain[1:])
+    for _depth in range(max_depth):
+        if current.fingerprint(hashes.SHA256()) in trusted:
+            return ''
+        for root in roots:
+            if _issued_by(current, root):
+                if not _utc(root, 'not_valid_before') <= now < _utc(root, 'not_valid_after'):
+                    return 'the CA certificate %s is not valid now' % root.subject.rfc4514_string()
+                return ''
+        issuer = next((cert for cert in pool if _issued_by(current, cert)), None)
+        if issuer is None:
+            return ('its chain does not lead to a trusted CA (no certificate of its issuer %s in the file or the CA '
+                    'bundle); put the full chain in the file' % current.issuer.rfc4514_string())
+        if not _utc(issuer, 'not_valid_before') <= now < _utc(issuer, 'not_valid_after'):
+            return 'the intermediate certificate %s in the file is not valid now' % issuer.subject.rfc4514_string()
+        pool.remove(issuer)
+        current = issuer
+    return 'its chain is longer than %d certificates' % max_depth

@@ -21,7 +21,7 @@ description:
 author:
   - mailsec.mta_sts contributors (@mailsec)
 requirements:
-  - cryptography >= 42 (for the chain check)
+  - cryptography >= 40
 extends_documentation_fragment:
   - mailsec.mta_sts.attributes
 attributes:
