@@ -168,6 +168,7 @@ def enforce_blockers(blockers, settled, uncovered):
 
 
 def blocker_lines(blockers, indent=''):
+    """The blockers as 'code: message' lines, for messages."""
     return ['%s%s: %s' % (indent, blocker.get('code'), blocker.get('message')) for blocker in blockers or []]
 
 
@@ -188,6 +189,7 @@ def policy_host_records(settled):
 
 
 def sts_record(settled, record):
+    """The _mta-sts TXT record of the domain with the new value (RFC 8461 section 3.1)."""
     return {'name': '_mta-sts.%s' % settled['domain'], 'type': 'TXT', 'entries': [record]}
 
 
@@ -276,6 +278,7 @@ def provider_dns_servers(provider, nsupdate=None, powerdns=None, wait_nameserver
 
 
 def wait_hint(servers):
+    """What to set when the DNS wait cannot ask the servers that hold the records."""
     return 'set %s to servers that answer for the zone, or mailsec_mta_sts_dns_wait to false' % servers['setting']
 
 
@@ -334,6 +337,7 @@ def needs_rollback(stage, id_announced):
 
 
 def failure_line(domain, stage, outcome, reason):
+    """The line the role reports at the end for a domain that was not deployed."""
     return '%s (%s, %s): %s' % (domain, stage, outcome, reason)
 
 

@@ -17,8 +17,8 @@ description:
     other than 53 - or, when O(server) is empty, the authoritative servers of O(zone) found through
     O(nameservers) (its NS records and their addresses).
   - Fails at once, without waiting, when a server cannot answer for the zone (no reply, REFUSED, not
-    authoritative): waiting would not change that. Fails at O(timeout) when a server still answers other values,
-    naming each server and what it answered.
+    authoritative), since waiting would not change that. Fails at O(timeout) when a server still answers other
+    values, naming each server and what it answered.
 author:
   - mailsec.mta_sts contributors (@mailsec)
 requirements:
