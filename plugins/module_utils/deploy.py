@@ -203,9 +203,9 @@ def announce_plan(settled, record, tlsrpt_value=''):
     if settled.get('tlsrpt_rua') and tlsrpt_value:
         name = '_smtp._tls.%s' % settled['domain']
         tlsrpt = [{'name': name, 'type': 'TXT', 'entries': [tlsrpt_value]}]
-        waits.append({'name': name, 'values': [tlsrpt_value], 'mode': 'equals'})
+        waits.append({'name': name, 'values': [tlsrpt_value]})
     sts = sts_record(settled, record)
-    waits.append({'name': sts['name'], 'values': sts['entries'], 'mode': 'equals'})
+    waits.append({'name': sts['name'], 'values': sts['entries']})
     return {'records': _address_records(settled) + tlsrpt + [sts], 'waits': waits}
 
 

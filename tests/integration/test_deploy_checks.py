@@ -58,9 +58,9 @@ PORT = {'domain': 'dl-port.test', 'tlsrpt_rua': ['mailto:tlsrpt@dl-port.test']}
 
 def test_dns_wait_asks_the_rfc2136_server_on_its_port_and_finishes_in_seconds(lab):
     port = lab.info['alt_dns']['port']
-    assert port != 53
-    # The port-53 BIND knows nothing of dl-port.test: a wait on port 53 could only time out.
-    assert _txt('_mta-sts.dl-port.test', 53) == []
+    assert port != 53 and port != deploy_lab.DNS_PORT
+    # The lab's first BIND knows nothing of dl-port.test: a wait there (or on port 53) could only time out.
+    assert _txt('_mta-sts.dl-port.test', deploy_lab.DNS_PORT) == []
     run = lab.deploy([PORT], extra=_alt_dns(lab), verbosity=1)
     assert run.rc == 0, run
     assert 'Wait until the RFC 2136 server of mailsec_mta_sts_nsupdate answers the new TXT records of dl-port.test' in run.output
@@ -73,15 +73,16 @@ def test_dns_wait_asks_the_rfc2136_server_on_its_port_and_finishes_in_seconds(la
 
 
 def test_dns_wait_against_servers_that_do_not_hold_the_zone_fails_at_once_naming_what_to_set(lab):
-    # The wait is pointed at the port-53 BIND, which does not serve dl-port.test: no waiting for 300 s.
-    extra = dict(_alt_dns(lab), mailsec_mta_sts_dns_wait_nameservers=[deploy_lab.DNS_IP], mailsec_mta_sts_dns_wait_port=53)
+    # The wait is pointed at PowerDNS, which does not serve dl-port.test: no waiting for 300 s.
+    extra = dict(_alt_dns(lab), mailsec_mta_sts_dns_wait_nameservers=[deploy_lab.PDNS_IP],
+                 mailsec_mta_sts_dns_wait_port=deploy_lab.DNS_PORT)
     started = time.monotonic()
     run = lab.deploy([PORT], extra=extra)
     assert run.rc != 0, run
     assert time.monotonic() - started < 120, run
     line = base._failure_line(run, 'dl-port.test')
     assert line.startswith('dl-port.test (propagate, DNS announces the new policy id'), line
-    assert '127.0.0.1 port 53 answers REFUSED' in line, line
+    assert '%s port %d answers REFUSED' % (deploy_lab.PDNS_IP, deploy_lab.DNS_PORT) in line, line
     assert 'mailsec_mta_sts_dns_wait_nameservers and mailsec_mta_sts_dns_wait_port' in line
     assert 'mailsec_mta_sts_dns_wait to false' in line
 

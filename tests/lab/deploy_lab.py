@@ -8,7 +8,8 @@
 
 Importable: ``start(dir) -> dict`` (the content of DIR/deploy-lab.json) and ``stop(dir)``.
 
-What runs (addresses in 127.0.0.0/8 only, everything below DIR, nothing under /etc changed):
+What runs (addresses in 127.0.0.0/8 only, everything below DIR, nothing under /etc changed; the addresses and
+ports below are those of MTA_STS_LAB_SLOT unset, see SLOT):
 
 - BIND on 127.0.0.1:53 - the zone ``test.`` and one zone per nsupdate domain (``dl-parent.test`` holds three
   domains: ``PARENT_ZONE``), RFC 2136 updates with a TSIG key. The zone ``test.`` delegates the PowerDNS domain
@@ -59,19 +60,26 @@ if HERE not in sys.path:
 
 import labproc  # noqa: E402  (lives beside this file)
 
+# MTA_STS_LAB_SLOT=N (1-250) moves the lab to 127.0.N.40-46 and its DNS servers (BIND can only listen on
+# 127.0.0.1 here) to ports 20053+N and 21053+N, so that two deploy labs can run at once; unset or 0: the
+# addresses 127.0.0.40-46 and BIND on port 53. The role needs no port 53: it asks its servers on their ports.
+SLOT = int(os.environ.get('MTA_STS_LAB_SLOT') or 0)
+if not 0 <= SLOT <= 250:
+    raise ValueError('MTA_STS_LAB_SLOT must be between 0 and 250, not %d' % SLOT)
+NET = '127.0.%d.' % SLOT
 DNS_IP = '127.0.0.1'
-DNS_PORT = 53
-ALT_DNS_PORT = 9953           # the second BIND (lab.py uses 10053 + slot): the only server of ALT_DNS_DOMAINS
-WEB_IP = '127.0.0.40'
-APACHE_IP = '127.0.0.41'      # Apache httpd, when installed (the role's apache target)
-PDNS_IP = '127.0.0.42'
+DNS_PORT = 20053 + SLOT if SLOT else 53
+ALT_DNS_PORT = 21053 + SLOT if SLOT else 9953  # the second BIND: the only server of ALT_DNS_DOMAINS
+WEB_IP = NET + '40'
+APACHE_IP = NET + '41'        # Apache httpd, when installed (the role's apache target)
+PDNS_IP = NET + '42'          # PowerDNS listens on DNS_PORT too
 PDNS_API_PORT = 8081
-PEBBLE_IP = '127.0.0.43'
-MOTO_IP = '127.0.0.44'
+PEBBLE_IP = NET + '43'
+MOTO_IP = NET + '44'
 MOTO_PORT = 5000
-MX_IP = '127.0.0.45'          # the MX hosts' address: SMTP with STARTTLS on port 25
+MX_IP = NET + '45'            # the MX hosts' address: SMTP with STARTTLS on port 25
 SMTP_PORT = 25
-DOWN_IP = '127.0.0.46'        # nothing listens here (a DNS server that is down); tests may bind it
+DOWN_IP = NET + '46'          # nothing listens here (a DNS server that is down); tests may bind it
 TSIG_NAME = 'deploy-key'
 # A second key that BIND knows but that may update only a few names of one zone ("zone refused").
 LIMITED_TSIG_NAME = 'limited-key'
@@ -688,6 +696,7 @@ def role_vars(root, info):
         'mailsec_mta_sts_cert_dir': _path(root, 'certs'),
         'mailsec_mta_sts_dns_provider': 'nsupdate',
         'mailsec_mta_sts_dns_ttl': 60,
+        'mailsec_mta_sts_dns_wait_port': DNS_PORT,  # the PowerDNS server's DNS port
         'mailsec_mta_sts_nsupdate': {'server': DNS_IP, 'port': DNS_PORT, 'key_name': info['tsig']['name'],
                                      'key_secret': info['tsig']['secret'], 'key_algorithm': TSIG_ALGORITHM},
         'mailsec_mta_sts_powerdns': {'api_url': info['pdns']['api_url'], 'api_key': info['pdns']['api_key']},
