@@ -27,7 +27,6 @@ except ImportError:
     HAS_CRYPTOGRAPHY = False
 
 
-
 def name_matches(pattern, host):
     """Whether a dNSName PATTERN covers HOST (RFC 6125 section 6.4.3: a wildcard only as the whole leftmost label)."""
     pattern = pattern.strip().rstrip('.').lower()

@@ -349,9 +349,8 @@ def audit_failure_lines(audited):
             continue
         codes = ', '.join(finding.get('code') for finding in item.get('findings') or []
                           if finding.get('severity') == 'error')
-        failures.append({'domain': item.get('domain'), 'stage': 'audit',
-                         'line': '%s (audit): deployed, but the audit says %s: %s' % (item.get('domain'),
-                                                                                     item.get('status'), codes)})
+        line = '%s (audit): deployed, but the audit says %s: %s' % (item.get('domain'), item.get('status'), codes)
+        failures.append({'domain': item.get('domain'), 'stage': 'audit', 'line': line})
     return failures
 
 
@@ -361,4 +360,3 @@ def select_entries(entries, limit):
     if not limit:
         return entries
     return [entry for entry in entries if isinstance(entry, dict) and entry.get('domain') in limit]
-

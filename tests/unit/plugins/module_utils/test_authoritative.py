@@ -150,7 +150,6 @@ def test_zone_of_tries_the_next_server(server):
     assert authoritative.zone_of(['127.0.0.2', '127.0.0.1'], tiny.port, 'parent.test', timeout=0.3)[0] == 'parent.test'
 
 
-
 # --- wait_for_txt ------------------------------------------------------------------------------------------
 
 RECORD = [{'name': '_mta-sts.example.test', 'values': ['v=STSv1; id=new;']}]

@@ -87,7 +87,7 @@ def test_an_intermediate_in_the_file_completes_the_chain(ca):
     intermediate = ca.create_child_ca()
     cert, key = _files(intermediate.issue_cert(HOST))
     assert certificate.check(HOST, cert, key, _roots(ca))[0] == []
-    leaf_only = cert.split(b'-----END CERTIFICATE-----')[0] + b'-----END CERTIFICATE-----\n'
+    leaf_only = cert.split(b'-----END CERTIFICATE-----', maxsplit=1)[0] + b'-----END CERTIFICATE-----\n'
     problems, _seen = certificate.check(HOST, leaf_only, key, _roots(ca))
     assert problems and 'put the full chain in the file' in problems[0]
 
