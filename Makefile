@@ -47,7 +47,7 @@ export ANSIBLE_COLLECTIONS_PATH = $(ABS_BUILD):$(firstword $(wildcard $(ABS_VENV
 export ANSIBLE_PYTHON_INTERPRETER = $(ABS_PY)
 
 .PHONY: help sysdeps venv collection get-pip sanity lint docs-lint unit integration test \
-	demo audit bench build clean distclean role-docs
+	demo audit bench build clean distclean finding-docs role-docs
 
 help:
 	@echo 'make demo      set up everything and audit the bundled lab'
@@ -169,6 +169,10 @@ audit: venv collection
 	ANSIBLE_LOCALHOST_WARNING=false ANSIBLE_INVENTORY_UNPARSED_WARNING=false \
 	ansible-playbook $(PLAYBOOK) -e "{\"mailsec_mta_sts_domains\": $$domains}" \
 		-e ansible_python_interpreter=$(ABS_PY) $(PLAYBOOK_ARGS)
+
+## finding-docs: docs/docsite/rst/finding_codes.rst from the catalogue (plugins/module_utils/findings.py).
+finding-docs:
+	$(PYTHON) hacking/generate_finding_codes.py
 
 ## build: the collection tarball, in $(BUILD).
 build: venv

@@ -2,16 +2,12 @@
 # Copyright (c) mailsec.mta_sts contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 from ansible.utils.unsafe_proxy import wrap_var
 
 from ansible_collections.mailsec.mta_sts.plugins.module_utils.audit import control_summary
-from ansible_collections.mailsec.mta_sts.plugins.module_utils.controls import load_control
+from ansible_collections.mailsec.mta_sts.plugins.plugin_utils.controls import load_control
 
 
 class ActionModule(ActionBase):
@@ -21,7 +17,7 @@ class ActionModule(ActionBase):
     _supports_async = False
 
     def run(self, tmp=None, task_vars=None):
-        result = super(ActionModule, self).run(tmp, task_vars)
+        result = super().run(tmp, task_vars)
         del tmp
         try:
             control = load_control()

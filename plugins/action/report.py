@@ -2,9 +2,8 @@
 # Copyright (c) mailsec.mta_sts contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
+"""The action mailsec.mta_sts.report: merge audit results and JSON reports, then write every format asked for -
+all of them or none (each rendered first, then every file replaced by a rename)."""
 
 import datetime
 import glob
@@ -17,12 +16,13 @@ from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.text.converters import to_text
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.mailsec.mta_sts.plugins.module_utils.controls import (CONTROLS_DIR, DEFAULT_CONTROL_ID,
+from ansible_collections.mailsec.mta_sts.plugins.plugin_utils.controls import (CONTROLS_DIR, DEFAULT_CONTROL_ID,
                                                                                load_control)
-from ansible_collections.mailsec.mta_sts.plugins.module_utils.report import (EXTENSIONS, FORMATS, ReportError,
+from ansible_collections.mailsec.mta_sts.plugins.module_utils.lifeline import end_with_parent
+from ansible_collections.mailsec.mta_sts.plugins.plugin_utils.report import (EXTENSIONS, FORMATS, ReportError,
                                                                              build_report, collection_version,
                                                                              comparable, diff_is_empty, is_report,
-                                                                             merge_domains, render)
+                                                                             merge_domains, render_all, render_bytes)
 
 COLLECTION_ROOT = os.path.dirname(CONTROLS_DIR)
 
@@ -133,26 +133,29 @@ def same_but_time(report, fmt, before):
     if not match:
         return False
     older = dict(report, generated=match.group(1).decode('ascii') + 'Z')
-    return render(older, fmt).encode('utf-8') == before
+    return render_bytes(older, fmt) == before
 
 
-def atomic_write(path, data, mode):
-    """Write ``data`` to ``path`` through a temporary file in the same directory and a rename."""
-    directory = os.path.dirname(path)
-    handle, temporary = tempfile.mkstemp(prefix='.%s.' % os.path.basename(path), suffix='.tmp', dir=directory)
+def write_all(contents, mode):
+    """Replace every file of ``contents`` ({path: bytes}) or none: each is written to a temporary file beside
+    it first; only when all are on disk are they renamed into place (a rename cannot half happen)."""
+    temporaries = {}
     try:
-        with os.fdopen(handle, 'wb') as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temporary, mode)
-        os.replace(temporary, path)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        raise
+        for path, data in contents.items():
+            handle, temporary = tempfile.mkstemp(prefix='.%s.' % os.path.basename(path), suffix='.tmp',
+                                                 dir=os.path.dirname(path))
+            temporaries[path] = temporary
+            with os.fdopen(handle, 'wb') as stream:
+                stream.write(data)
+                stream.flush()
+                os.fsync(stream.fileno())
+            os.chmod(temporary, mode)
+        for path, temporary in temporaries.items():
+            os.replace(temporary, path)
+    finally:
+        for temporary in temporaries.values():
+            if os.path.exists(temporary):
+                os.unlink(temporary)
 
 
 class ActionModule(ActionBase):
@@ -163,7 +166,8 @@ class ActionModule(ActionBase):
     _supports_async = False
 
     def run(self, tmp=None, task_vars=None):
-        result = super(ActionModule, self).run(tmp, task_vars)
+        end_with_parent()  # a long report write in this worker ends with ansible-playbook, also after SIGKILL
+        result = super().run(tmp, task_vars)
         del tmp
         dummy, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         mode = _file_mode(args['mode'])
@@ -218,9 +222,11 @@ class ActionModule(ActionBase):
                                   options=options, previous=previous)
         except ReportError as exc:
             raise AnsibleActionFail('Cannot compare with the previous report %s: %s' % (previous_path, exc))
-        if existing is not None and not args['force'] and comparable(existing) == comparable(report):
+        if existing is not None and (not args['force'] or not args['timestamp']) \
+                and comparable(existing) == comparable(report):
             # The audit found what the report already says (timings and the order of DNS records aside):
-            # keep the report as it is - its time, its diff, its evidence - and rewrite nothing.
+            # keep the report as it is - its time, its diff, its history, its evidence - and rewrite nothing.
+            # With force (and a time to record), the run writes its own time and adds itself to the trend.
             report = existing
 
         changed = False
@@ -233,21 +239,25 @@ class ActionModule(ActionBase):
                     os.makedirs(dest, 0o755)
                 except OSError as exc:
                     raise AnsibleActionFail('Cannot create the report directory %s: %s' % (dest, exc))
+        # Render every format before touching a file: a report that cannot be rendered in one format
+        # leaves every file as it was.
+        try:
+            rendered = render_all(report, formats)
+        except ReportError as exc:
+            raise AnsibleActionFail('Nothing was written: %s' % exc)
+        to_write = {}
         for fmt in formats:
-            data = render(report, fmt).encode('utf-8')
+            data = rendered[fmt]
             before = _read_text(paths[fmt])
-            if before != data and same_but_time(report, fmt, before):
+            if before != data and not args['force'] and same_but_time(report, fmt, before):
                 data = before
             file_changed = before != data
             if not file_changed and os.stat(paths[fmt]).st_mode & 0o7777 != mode:
                 file_changed = True
                 if not self._task.check_mode:
                     os.chmod(paths[fmt], mode)
-            elif file_changed and not self._task.check_mode:
-                try:
-                    atomic_write(paths[fmt], data, mode)
-                except OSError as exc:
-                    raise AnsibleActionFail('Cannot write %s: %s' % (paths[fmt], exc))
+            elif file_changed:
+                to_write[paths[fmt]] = data
             if file_changed and self._task.diff and before != data:
                 diffs.append({'before_header': paths[fmt] if before is not None else '%s (absent)' % paths[fmt],
                               'after_header': paths[fmt],
@@ -255,6 +265,11 @@ class ActionModule(ActionBase):
                               'after': data.decode('utf-8')})
             changed = changed or file_changed
             files.append({'format': fmt, 'path': paths[fmt], 'changed': file_changed})
+        if to_write and not self._task.check_mode:
+            try:
+                write_all(to_write, mode)
+            except OSError as exc:
+                raise AnsibleActionFail('Cannot write the reports in %s: %s' % (dest, exc))
 
         verdict = report['verdict']
         result.update({

@@ -2,12 +2,10 @@
 # Copyright (c) mailsec.mta_sts contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-from __future__ import absolute_import, division, print_function
 
-__metaclass__ = type
-
-
-class ModuleDocFragment(object):
+class ModuleDocFragment:
+    # The argument spec of these options: create_powerdns_argument_spec() in plugins/module_utils/argspec.py
+    # (a unit test keeps the two equal).
 
     # How to reach and authenticate to the PowerDNS Authoritative HTTP API. Set these once with
     # module_defaults (see the deploy role) rather than in every task.

@@ -7,10 +7,6 @@ The deploy_* filters are the role's decisions (what to deploy, which records in 
 means); they are internal to the role and documented in module_utils/deploy.py.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.text.converters import to_text
 
@@ -85,7 +81,7 @@ DECISIONS = {
 }
 
 
-class FilterModule(object):
+class FilterModule:
     def filters(self):
         filters = {'txt_value': txt_value, 'tlsrpt_record': tlsrpt_record}
         filters.update((name, _wrap(function, name)) for name, function in DECISIONS.items())

@@ -3,15 +3,13 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Filters over the audit's own parsers: the same code the module runs."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.text.converters import to_text
 
-from ansible_collections.mailsec.mta_sts.plugins.module_utils.policy import PolicyError
-from ansible_collections.mailsec.mta_sts.plugins.module_utils.policy import parse_policy as _parse_policy
+from ansible_collections.mailsec.mta_sts.plugins.module_utils.clip import clip
+from ansible_collections.mailsec.mta_sts.plugins.module_utils.findings import effect
+from ansible_collections.mailsec.mta_sts.plugins.module_utils.findings import main_finding as _main_finding
+from ansible_collections.mailsec.mta_sts.plugins.module_utils.policy import check_policy
 from ansible_collections.mailsec.mta_sts.plugins.module_utils.record import RecordError, join_txt_strings
 from ansible_collections.mailsec.mta_sts.plugins.module_utils.record import parse_sts_record
 
@@ -27,25 +25,26 @@ def parse_record(value, strict=True):
     except RecordError as exc:
         if strict:
             raise AnsibleFilterError('%s: %s' % (exc.code, exc))
-        return {'valid': False, 'errors': [{'code': exc.code, 'message': str(exc)}]}
+        return {'valid': False, 'errors': [{'code': exc.code, 'message': str(exc)}], 'warnings': []}
     parsed['valid'] = True
     parsed['errors'] = []
     return parsed
 
 
 def parse_policy(value, strict=True):
-    """Parse the text of an MTA-STS policy."""
+    """Parse the text of an MTA-STS policy; what senders ignore (RFC 8461 section 3.2) is in ``warnings``."""
     if not isinstance(value, (str, bytes)):
         raise AnsibleFilterError('parse_policy expects a string, got %s' % type(value).__name__)
-    try:
-        parsed = _parse_policy(value)
-    except PolicyError as exc:
-        if strict:
-            raise AnsibleFilterError(str(exc))
-        return {'valid': False, 'errors': [{'code': code, 'message': message} for code, message in exc.problems]}
-    parsed['valid'] = True
-    parsed['errors'] = []
-    return parsed
+    parsed, problems = check_policy(value)
+    if parsed is not None:
+        parsed['valid'] = True
+        parsed['errors'] = []
+        return parsed
+    errors = [{'code': code, 'message': message} for code, message in problems if effect(code) != 'warn']
+    if strict:
+        raise AnsibleFilterError('; '.join('%s: %s' % (item['code'], item['message']) for item in errors))
+    return {'valid': False, 'errors': errors,
+            'warnings': [{'code': code, 'message': message} for code, message in problems if effect(code) == 'warn']}
 
 
 def audit_table(result, width=40):
@@ -65,15 +64,12 @@ def audit_table(result, width=40):
 
 
 def main_finding(findings):
-    """The finding that explains a verdict best: the first error, else the first warning, else the first info."""
-    for severity in ('error', 'warning', 'info'):
-        for item in findings:
-            if item.get('severity') == severity:
-                return '%s: %s' % (item.get('code'), to_text(item.get('message'))[:100])
-    return '-'
+    """The finding that explains a verdict best (findings.main_finding), as one short line."""
+    item = _main_finding(findings)
+    return '%s: %s' % (item.get('code'), clip(to_text(item.get('message')), 100)) if item else '-'
 
 
-class FilterModule(object):
+class FilterModule:
 
     def filters(self):
         return {

@@ -18,16 +18,17 @@ import threading
 import time
 import traceback
 
+from .clip import clip
 from .domain import DomainError, normalize_domain
 from .fetch import fetch_policy, tls_client_context
-from .findings import effect, finding
+from .findings import effect, finding, quoted
 from .policy import PolicyError, SHORT_MAX_AGE, parse_policy, pattern_matcher
-from .record import (RecordError, is_sts_candidate, is_tlsrpt_candidate, parse_sts_record,
-                     parse_tlsrpt_record)
+from .record import (TLSRPT_PREFIX, RecordError, ignored_records, is_sts_candidate, is_tlsrpt_candidate,
+                     parse_sts_record, parse_tlsrpt_record)
 from .resolver import DnsClient
 from .smtp import check_starttls
+from .verdict import control_status, count_statuses
 
-STATUSES = ('pass', 'fail', 'unknown', 'skipped')
 MAX_POLICY_ADDRESSES = 2     # like a sender, try another address only when one is unreachable
 MAX_MX_TLS_HOSTS = 10
 HARD_LIMIT_FACTOR = 8        # a domain's lookups and fetches, with room to spare
@@ -94,24 +95,6 @@ def verdict(findings):
     return 'pass'
 
 
-def control_status(counts):
-    """EDCA-TLS-025 over all domains: fail if any fails, else unknown if any is unknown, else pass."""
-    if counts.get('fail'):
-        return 'fail'
-    if counts.get('unknown'):
-        return 'unknown'
-    if counts.get('pass'):
-        return 'pass'
-    return 'skipped'
-
-
-def count_statuses(domain_results):
-    counts = dict((status, 0) for status in STATUSES)
-    for result in domain_results:
-        counts[result['status']] += 1
-    return counts
-
-
 def control_summary(control, domain_results):
     """The control block of a result: the definition's metadata plus status and counts."""
     counts = count_statuses(domain_results)
@@ -173,7 +156,7 @@ class Auditor(object):
 
     def _invalid(self, value, exc):
         result = _empty_result(value, None)
-        result['findings'].append(finding('domain-invalid', '%r is not a domain name: %s' % (_clip(value), exc)))
+        result['findings'].append(finding('domain-invalid', '%s is not a domain name: %s' % (quoted(value), exc)))
         result['status'] = 'fail'
         result['enforce_ready'], result['enforce_blockers'] = enforce_readiness(result)
         return result
@@ -321,9 +304,11 @@ class Auditor(object):
         candidates = [text for text in lookup.records if is_sts_candidate(text)]
         ignored = len(lookup.records) - len(candidates)
         if ignored:
-            findings.append(finding('txt-ignored', '%d TXT record(s) at %s do not begin with v=STSv1' % (ignored, name)))
+            findings.append(finding('txt-ignored', '%d TXT record(s) at %s do not begin with "v=STSv1;" and senders '
+                                    'discard them (RFC 8461 section 3.1): %s' % (
+                                        ignored, name, '; '.join(_capped_list(ignored_records(lookup.records), 5)))))
         if not candidates:
-            findings.append(finding('txt-missing', 'no v=STSv1 TXT record at %s (%s)' % (
+            findings.append(finding('txt-missing', 'no TXT record beginning with "v=STSv1;" at %s (%s)' % (
                 name, 'other TXT records only' if lookup.ok else lookup.outcome)))
         elif len(candidates) > 1:
             findings.append(finding('txt-multiple', '%d v=STSv1 TXT records at %s; senders ignore them all' % (
@@ -336,6 +321,8 @@ class Auditor(object):
             else:
                 evidence['id'] = parsed['id']
                 evidence['extensions'] = parsed['extensions']
+                for warning in parsed['warnings']:
+                    findings.append(finding(warning['code'], 'the TXT record at %s: %s' % (name, warning['message'])))
         return evidence
 
     def _policy_addresses(self, host, lookup_a, findings):
@@ -384,6 +371,8 @@ class Auditor(object):
                 findings.append(finding(code, message))
             return evidence
         evidence['parsed'] = parsed
+        for warning in parsed['warnings']:  # RFC 8461 section 3.2: what senders ignore
+            findings.append(finding(warning['code'], warning['message']))
         evidence.update({'version': parsed['version'], 'mode': parsed['mode'],
                          'max_age': parsed['max_age'], 'mx': parsed['mx']})
         return evidence
@@ -422,7 +411,10 @@ class Auditor(object):
             return evidence
         candidates = [text for text in lookup.records if is_tlsrpt_candidate(text)]
         if not candidates:
-            findings.append(finding('tlsrpt-missing', 'no v=TLSRPTv1 record at %s: senders cannot report TLS failures' % name))
+            near = ignored_records([text for text in lookup.records if text.lstrip().lower().startswith('v=tlsrpt')],
+                                   TLSRPT_PREFIX)
+            findings.append(finding('tlsrpt-missing', 'no record beginning with "v=TLSRPTv1;" at %s: senders cannot '
+                                    'report TLS failures%s' % (name, ''.join('; senders discard ' + text for text in near))))
         elif len(candidates) > 1:
             findings.append(finding('tlsrpt-invalid', '%d v=TLSRPTv1 records at %s' % (len(candidates), name)))
         else:
@@ -586,6 +578,9 @@ def _empty_result(value, domain):
             'enforce_blockers': [], 'record': None, 'policy': None, 'mx': None, 'tlsrpt': None}
 
 
+def _capped_list(items, limit=MAX_FINDINGS_PER_CODE):
+    return items[:limit] + (['%d more' % (len(items) - limit)] if len(items) > limit else [])
+
+
 def _clip(value, limit=200):
-    text = value if isinstance(value, str) else repr(value)
-    return text if len(text) <= limit else text[:limit] + '...'
+    return clip(value, limit)

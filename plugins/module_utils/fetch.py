@@ -24,6 +24,7 @@ try:
 except ImportError:
     HAS_URLLIB3 = False
 
+from .clip import clip
 from .deadline import REAPER
 from .policy import MAX_POLICY_BYTES
 
@@ -253,5 +254,4 @@ def is_text_plain(content_type):
 
 
 def _short(text, limit=300):
-    text = str(text)
-    return text if len(text) <= limit else text[:limit] + '...'
+    return clip(text, limit)

@@ -3,8 +3,9 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The catalog of finding codes: one place for every code the audit can report.
 
-Pure Python, no Ansible imports. The module documentation, docs/docsite/rst/finding_codes.rst and
-the report's remediation hints are checked against this catalog by the unit tests.
+Pure Python, no Ansible imports. docs/docsite/rst/finding_codes.rst is generated from it
+(``make finding-docs``; a unit test checks the page is current), and the reports take their titles,
+remediation hints and links to that page from here.
 
 Each code has an ``effect`` on the verdict of its domain:
 
@@ -15,34 +16,39 @@ Each code has an ``effect`` on the verdict of its domain:
 * ``skip``    - the domain accepts no mail; the control does not apply.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
+import json
 
 # code: (effect, short title, what to do)
 CATALOG = {
     # Input
-    'domain-invalid': ('fail', 'The input is not a valid domain name',
-                       'Fix the entry in the list of accepted domains.'),
+    'domain-invalid': ('fail', 'The input is not a valid domain name, or one too long for an _mta-sts record',
+                       'Fix the entry in the list of accepted domains (labels of at most 63 octets, at most 244 '
+                       'octets in all so that _mta-sts.<domain> fits in the 253 a DNS name can have).'),
     'audit-error': ('unknown', 'The audit of this domain stopped on an unexpected error',
                     'Rerun; if it persists, report the message as a bug of mailsec.mta_sts.'),
     'audit-timeout': ('unknown', 'The audit of this domain did not finish within its hard limit',
                       'A server held a connection open past every timeout; rerun, and check the domain\'s servers.'),
     # DNS: the _mta-sts TXT record (RFC 8461 section 3.1)
-    'txt-missing': ('fail', 'No v=STSv1 TXT record at _mta-sts.<domain>',
-                    'Publish "v=STSv1; id=<id>;" at _mta-sts.<domain>, after the policy is online.'),
+    'txt-missing': ('fail', 'No TXT record beginning with "v=STSv1;" at _mta-sts.<domain>',
+                    'Publish "v=STSv1; id=<id>;" at _mta-sts.<domain>, after the policy is online; begin it with '
+                    'exactly "v=STSv1;" (no space before the semicolon).'),
     'txt-multiple': ('fail', 'More than one v=STSv1 TXT record at _mta-sts.<domain>',
                      'Keep exactly one v=STSv1 record; senders ignore the domain otherwise.'),
     'txt-invalid': ('fail', 'The v=STSv1 TXT record does not follow the RFC 8461 grammar',
                     'Publish "v=STSv1; id=<1-32 letters or digits>;".'),
+    'txt-field-duplicate': ('warn', 'A field of the v=STSv1 TXT record appears more than once; senders use the first',
+                            'Keep one id (and one of each other field); senders ignore every repeat '
+                            '(RFC 8461 section 3.2).'),
     'txt-lookup-failed': ('unknown', 'The _mta-sts TXT lookup got no authoritative answer',
                           'Check the domain\'s nameservers (SERVFAIL, REFUSED or timeout).'),
     'txt-inconsistent': ('warn', 'The domain\'s authoritative nameservers give different _mta-sts records',
                          'Bring every nameserver up to date; a stale one keeps some senders on the old policy id.'),
     'txt-consistency-unknown': ('info', 'The authoritative nameservers could not all be asked for _mta-sts',
                                 'Check that every NS host of the zone resolves and answers.'),
-    'txt-ignored': ('info', 'TXT records at _mta-sts.<domain> that do not begin with v=STSv1 were ignored',
-                    'Remove records that are not MTA-STS records from _mta-sts.<domain>.'),
+    'txt-ignored': ('info', 'TXT records at _mta-sts.<domain> that do not begin with "v=STSv1;" were ignored',
+                    'Remove records that are not MTA-STS records from _mta-sts.<domain>; an MTA-STS record must '
+                    'begin with exactly "v=STSv1;" (RFC 8461 section 3.1), so "v=STSv1 ;" or "v=STSv1" alone '
+                    'is discarded by senders.'),
     # HTTPS: fetching the policy (RFC 8461 section 3.3)
     'policy-host-missing': ('fail', 'mta-sts.<domain> has no address record',
                             'Publish A/AAAA (or a CNAME) for mta-sts.<domain> pointing at the policy web server.'),
@@ -74,7 +80,13 @@ CATALOG = {
                           'Fix the web server serving mta-sts.<domain>.'),
     # Policy syntax (RFC 8461 section 3.2)
     'policy-syntax': ('fail', 'A policy line is not "key: value"',
-                      'Write one "key: value" per line, separated by LF or CRLF.'),
+                      'Write one "key: value" per line, the key at the start of the line and directly followed by '
+                      '":", lines ended by LF or CRLF.'),
+    'policy-blank-line': ('fail', 'The policy has an empty or whitespace-only line, or more than one line ending '
+                                  'at its end',
+                          'Remove the lines the message names; end the last line with at most one LF or CRLF. '
+                          'Senders such as mox, go-mtasts and postfix-tlspol discard such a policy '
+                          '(RFC 8461 section 3.2).'),
     'policy-encoding': ('fail', 'The policy is not valid UTF-8 text',
                         'Serve the policy as plain ASCII/UTF-8 text.'),
     'policy-version-invalid': ('fail', 'The policy has no "version: STSv1"',
@@ -86,9 +98,11 @@ CATALOG = {
     'policy-mx-missing': ('fail', 'The policy lists no mx pattern',
                           'Add one "mx:" line per MX host or pattern (*.example.org).'),
     'policy-mx-invalid': ('fail', 'An mx pattern is not a host name or a "*." wildcard',
-                          'Write mx patterns as host names, or "*." followed by a host name.'),
-    'policy-field-duplicate': ('fail', 'version, mode or max_age appears more than once',
-                               'Keep one version, one mode and one max_age line.'),
+                          'Write mx patterns as host names in A-labels (xn--...), or "*." followed by one '
+                          '(RFC 8461 section 3.2 forbids U-labels).'),
+    'policy-field-duplicate': ('warn', 'version, mode or max_age appears more than once; senders use the first',
+                               'Keep one version, one mode and one max_age line; senders ignore every repeat '
+                               '(RFC 8461 section 3.2), so the first value is the one in force.'),
     'policy-mode-none': ('fail', 'The policy mode is "none": MTA-STS is switched off',
                          'Publish mode testing, then enforce.'),
     'policy-mode-testing': ('warn', 'The policy is in testing mode: senders report but still deliver',
@@ -121,15 +135,121 @@ CATALOG = {
     # TLS reporting (RFC 8460)
     'tlsrpt-missing': ('warn', 'No TLS-RPT record at _smtp._tls.<domain>',
                        'Publish "v=TLSRPTv1; rua=mailto:..." to receive reports from senders.'),
-    'tlsrpt-invalid': ('warn', 'The TLS-RPT record is malformed or there is more than one',
-                       'Publish exactly one "v=TLSRPTv1; rua=mailto:...;" record.'),
+    'tlsrpt-invalid': ('warn', 'The TLS-RPT record is outside the RFC 8460 grammar or there is more than one',
+                       'Publish exactly one record beginning with "v=TLSRPTv1;", with rua=mailto:... or '
+                       'rua=https://... ("," and "!" in URIs percent-encoded) and extensions as name=value.'),
     'tlsrpt-reported-failures': ('warn', 'TLS-RPT reports from senders show failed sessions for the domain',
                                  'Read the failure types in the reports and fix them before switching to enforce.'),
     'tlsrpt-lookup-failed': ('info', 'The TLS-RPT lookup got no authoritative answer',
                              'Check the domain\'s nameservers.'),
 }
 
+# The docs page groups the codes by what they check; DETAILS adds what a code's title and hint do not say
+# (reStructuredText, shown only on that page).
+SECTIONS = (
+    {'title': 'Input and the audit itself', 'intro': '',
+     'codes': ('domain-invalid', 'audit-error', 'audit-timeout')},
+    {'title': 'The _mta-sts TXT record', 'intro': 'The rules come from :RFC:`8461#section-3.1`.',
+     'codes': ('txt-missing', 'txt-multiple', 'txt-invalid', 'txt-lookup-failed', 'txt-inconsistent',
+               'txt-consistency-unknown', 'txt-ignored', 'txt-field-duplicate')},
+    {'title': 'Fetching the policy over HTTPS', 'intro': 'The rules come from :RFC:`8461#section-3.3`.',
+     'codes': ('policy-host-missing', 'policy-host-lookup-failed', 'policy-connect-failed', 'policy-timeout',
+               'policy-cert-expired', 'policy-cert-name-mismatch', 'policy-cert-untrusted', 'policy-cert-expiring',
+               'policy-tls-error', 'policy-redirect', 'policy-http-status', 'policy-content-type', 'policy-too-large',
+               'policy-http-error')},
+    {'title': 'The policy text', 'intro': 'The rules come from :RFC:`8461#section-3.2`.',
+     'codes': ('policy-syntax', 'policy-blank-line', 'policy-encoding', 'policy-version-invalid', 'policy-mode-invalid',
+               'policy-max-age-invalid', 'policy-mx-missing', 'policy-mx-invalid', 'policy-field-duplicate',
+               'policy-mode-none', 'policy-mode-testing', 'policy-max-age-short')},
+    {'title': 'MX hosts', 'intro': 'The rules come from :RFC:`8461#section-4` and, for null MX, :RFC:`7505`.',
+     'codes': ('mx-null', 'mx-implicit', 'mx-lookup-failed', 'mx-not-covered', 'mx-starttls-missing',
+               'mx-cert-invalid', 'mx-cert-expiring', 'mx-dane-tlsa', 'mx-connect-failed', 'mx-tls-error',
+               'mx-host-missing')},
+    {'title': 'TLS reporting', 'intro': 'The rules come from :RFC:`8460`.',
+     'codes': ('tlsrpt-missing', 'tlsrpt-invalid', 'tlsrpt-reported-failures', 'tlsrpt-lookup-failed')},
+)
+
+DETAILS = {
+    'domain-invalid': 'The entry is reported as given, with status fail, and no lookup is made; the other entries go on.',
+    'audit-timeout': 'Each lookup and connection has its own deadline (``timeout``); this is the hard limit over the '
+                     'whole domain, so one hostile server cannot hold the run.',
+    'txt-missing': 'Without the record, senders never look for a policy: MTA-STS is off for the domain. NXDOMAIN and '
+                   'NODATA are answers, so they fail rather than being unknown.',
+    'txt-multiple': 'RFC 8461 section 3.1: when there is more than one ``v=STSv1`` record, senders treat the domain as '
+                    'having none.',
+    'txt-invalid': 'The ``id`` must be 1 to 32 letters and digits; change it every time the policy changes, because '
+                   'senders only refetch the policy when the id changes.',
+    'txt-lookup-failed': 'SERVFAIL, REFUSED or a timeout is not an answer: the domain is reported unknown, never pass '
+                         'or fail, and the control is unknown unless another domain fails.',
+    'txt-inconsistent': 'Only checked with ``check_consistency``: every authoritative nameserver of the zone is asked '
+                        'directly.',
+    'policy-host-missing': 'The policy host is always ``mta-sts.<domain>`` - it cannot be moved elsewhere with the TXT '
+                           'record.',
+    'policy-cert-expired': 'Senders must validate the policy host certificate (RFC 8461 section 3.3); an expired one '
+                           'makes the policy unreachable and, once cached policies expire, switches MTA-STS off.',
+    'policy-cert-name-mismatch': 'The certificate must be valid for ``mta-sts.<domain>`` through SNI; a wildcard for '
+                                 '``*.<domain>`` is fine.',
+    'policy-cert-expiring': 'The threshold is the audit option ``cert_min_days`` (14 days by default). The domain still '
+                            'passes but is not ready for enforce.',
+    'policy-redirect': 'RFC 8461 section 3.3: senders must not follow redirects.',
+    'policy-content-type': 'RFC 8461 section 3.2: the media type is ``text/plain``; a ``charset`` parameter is allowed.',
+    'policy-too-large': 'Senders may stop reading at 64 KiB, so a larger policy is not read reliably.',
+    'policy-mode-none': 'Mode ``none`` tells senders to forget the policy; it is meant for withdrawing MTA-STS, not for '
+                        'a deployed domain.',
+    'policy-mode-testing': 'Passes with a warning by default. With ``require_mode: enforce`` '
+                           '(``mailsec_mta_sts_require_mode``) it fails the domain.',
+    'policy-max-age-short': 'A short ``max_age`` means the policy protects only briefly against a downgrade of DNS; '
+                            'RFC 8461 suggests weeks.',
+    'mx-null': 'RFC 7505 ``MX 0 .``: the domain accepts no mail, so EDCA-TLS-025 does not apply. The domain is skipped '
+               'and left out of the score.',
+    'mx-implicit': 'RFC 5321 section 5.1: with no MX record the domain itself receives mail, and the policy must list it.',
+    'mx-not-covered': 'In mode ``enforce`` a sender refuses to deliver to an MX host no pattern matches, so this fails; '
+                      'in mode ``testing`` it is a warning. ``*.example.org`` matches exactly one label '
+                      '(``mx1.example.org``, not ``a.b.example.org`` nor ``example.org``).',
+    'mx-starttls-missing': 'Only checked with ``check_mx_tls``; fails in mode ``enforce``, warns in mode ``testing``.',
+    'mx-cert-invalid': 'Only checked with ``check_mx_tls``. It fails in mode ``enforce`` (senders refuse the host) and '
+                       'warns in mode ``testing``.',
+    'mx-cert-expiring': 'Only checked with ``check_mx_tls``; the threshold is ``cert_min_days``.',
+    'mx-connect-failed': 'Only checked with ``check_mx_tls``; fails in mode ``enforce``, warns in mode ``testing``.',
+    'mx-tls-error': 'Only checked with ``check_mx_tls``; fails in mode ``enforce``, warns in mode ``testing``.',
+    'mx-host-missing': 'Only checked with ``check_mx_tls``.',
+    'tlsrpt-missing': 'TLS-RPT is not part of the verdict, but without it nobody hears about senders that cannot '
+                      'deliver - which is how to know when ``enforce`` is safe.',
+    'tlsrpt-reported-failures': 'Only when the audit is given a summary of received TLS-RPT reports (``tlsrpt_summary``).',
+    'txt-field-duplicate': ('RFC 8461 section 3.2 asks parsers of the TXT record and of the policy to ignore every repeat of a '
+        'field but the first; a second ``id`` does not make the record invalid, but senders that read it '
+        'another way may disagree on the policy id, so keep one.'),
+    'txt-ignored': ('Only a record beginning with exactly ``v=STSv1;`` counts (RFC 8461 section 3.1). The ABNF would '
+        'allow a space before the semicolon, but senders apply the sentence "records that do not begin with '
+        'v=STSv1; are discarded" (erratum 6285 reports the conflict), so ``v=STSv1 ; id=1``, ``v=STSv1`` '
+        'alone and ``v=STSv10; id=1`` are discarded; the message names each record and what to change. When '
+        'nothing else is left, ``txt-missing`` fails the domain.'),
+    'policy-blank-line': ('The ABNF of RFC 8461 section 3.2 (``sts-policy-record = sts-policy-field *WSP *(sts-policy-term '
+        'sts-policy-field *WSP) [sts-policy-term]``, ``sts-policy-term = LF / CRLF``) allows no empty or '
+        'whitespace-only line and at most one line ending after the last field. mox, go-mtasts and '
+        'postfix-tlspol discard such a policy, so the domain is not protected by them. The message gives the '
+        'line numbers to remove.'),
+    'policy-mx-invalid': ('RFC 8461 section 3.2: "the mx value MUST specify the Punycode-encoded A-label ... and not the '
+        'Unicode-encoded U-label"; the message gives the A-label form to write. The deploy role\'s renderer '
+        '(``mailsec.mta_sts.policy``) converts U-labels itself.'),
+    'policy-field-duplicate': ('RFC 8461 section 3.2: "If any non-repeated field -- i.e., all fields excepting mx -- is duplicated, '
+        'all entries except for the first SHALL be ignored." The policy stays valid and the first value is '
+        'the one in force (``mode: none`` first means the policy is in mode none); the message names the '
+        'lines senders ignore. A repeat whose value is itself invalid (``mode: strict``) fails with that '
+        "field's code, because senders such as mox reject the policy then."),
+    'tlsrpt-invalid': ('Checked against the ABNF of :RFC:`8460#section-3`: the record begins with exactly ``v=TLSRPTv1;``, '
+        'fields are separated by ``;`` (spaces and tabs around it allowed, nowhere else), every ``rua`` URI '
+        'is ``mailto:`` or ``https://`` without a raw ``,`` or ``!``, extension names are a letter or digit '
+        'then up to 31 letters, digits, ``_``, ``-``, ``.``, and values are visible ASCII other than ``=`` '
+        'and ``;``. The ABNF allows ``rua`` more than once; the URIs of every ``rua`` field count.'),
+}
+
+# Where each code is explained: the generated page, one anchor per code (GitHub renders the code's heading
+# as #<code>). Reports link every finding code there.
+DOCS_URL = 'https://github.com/mailsec/mta_sts/blob/main/docs/docsite/rst/finding_codes.rst'
+
 EFFECT_SEVERITY = {'fail': 'error', 'unknown': 'error', 'warn': 'warning', 'info': 'info', 'skip': 'info'}
+SEVERITY_ORDER = ('error', 'warning', 'info')
 
 
 def effect(code):
@@ -140,8 +260,39 @@ def severity(code):
     return EFFECT_SEVERITY[CATALOG[code][0]]
 
 
+def title(code):
+    """The code's title; '' for a code this version does not know (a report from another version)."""
+    return CATALOG.get(code, ('', '', ''))[1]
+
+
 def remediation(code):
-    return CATALOG[code][2]
+    """What to do about the code; '' for a code this version does not know."""
+    return CATALOG.get(code, ('', '', ''))[2]
+
+
+def doc_url(code, base=DOCS_URL):
+    """The link to the code's entry in the finding reference."""
+    return '%s#%s' % (base, code)
+
+
+def main_finding(findings):
+    """The finding that explains a verdict best: the first error, else the first warning, else the first info."""
+    for level in SEVERITY_ORDER:
+        for entry in findings or ():
+            if entry.get('severity') == level:
+                return entry
+    return None
+
+
+def quoted(text, limit=80):
+    """``text`` for a message to people: in double quotes, control characters escaped, clipped to ``limit``.
+
+    JSON string notation, never a Python repr: ``"mode:\\tenforce"``, ``"x\\u0000"``.
+    """
+    if not isinstance(text, str):
+        text = str(text)
+    clipped = len(text) > limit
+    return json.dumps(text[:limit], ensure_ascii=False) + ('...' if clipped else '')
 
 
 def finding(code, message, severity_override=None):

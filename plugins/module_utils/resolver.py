@@ -14,6 +14,8 @@ __metaclass__ = type
 
 import time
 
+from .clip import clip
+
 try:
     import dns.exception
     import dns.flags
@@ -165,5 +167,4 @@ def _no_nameservers_reason(exc):
 
 
 def _short(value):
-    text = str(value)
-    return text if len(text) <= 200 else text[:200] + '...'
+    return clip(value, 200)

@@ -16,6 +16,7 @@ import socket
 import ssl
 import time
 
+from .clip import clip
 from .deadline import REAPER
 from .fetch import certificate_facts, classify_tls_error
 
@@ -87,6 +88,5 @@ def check_starttls(mx_host, address, port, timeout, ssl_context):
 
 def _problem(facts, problem, detail):
     facts['problem'] = problem
-    text = str(detail)
-    facts['error'] = text if len(text) <= 300 else text[:300] + '...'
+    facts['error'] = clip(detail, 300)
     return facts

@@ -14,6 +14,7 @@ __metaclass__ = type
 
 import re
 
+from .findings import quoted
 from .record import RecordError, parse_tlsrpt_record
 
 # RFC 1035 section 3.3: one character-string holds at most 255 octets.
@@ -35,6 +36,10 @@ PROVIDER_NOTATION = {
 
 _ZONE_STRING = re.compile(r'"((?:[^"\\]|\\.)*)"|((?:[^"\s\\]|\\.)+)')
 _ESCAPE = re.compile(r'\\(\d{3}|.)')
+
+
+_UNREADABLE = ('cannot read the TXT value %s as zone-file notation (each string in double quotes, a backslash or '
+               'double quote inside one escaped with a backslash)')
 
 
 class TxtError(ValueError):
@@ -79,11 +84,11 @@ def unquote_txt(value):
     position = 0
     for match in _ZONE_STRING.finditer(value):
         if value[position:match.start()].strip():
-            raise TxtError('cannot read the TXT value %r' % value[:80])
+            raise TxtError(_UNREADABLE % quoted(value))
         parts.append(_unescape(match.group(1) if match.group(1) is not None else match.group(2)))
         position = match.end()
     if value[position:].strip():
-        raise TxtError('cannot read the TXT value %r' % value[:80])
+        raise TxtError(_UNREADABLE % quoted(value))
     return ''.join(parts)
 
 
@@ -99,7 +104,8 @@ def provider_txt_value(text, provider):
     try:
         notation = PROVIDER_NOTATION[provider]
     except KeyError:
-        raise TxtError('unknown DNS provider %r; expected one of %s' % (provider, ', '.join(sorted(PROVIDER_NOTATION))))
+        raise TxtError('unknown DNS provider %s; expected one of %s' % (
+            quoted(provider), ', '.join(sorted(PROVIDER_NOTATION))))
     if notation == 'zone':
         return quote_txt(text)
     if not isinstance(text, str):

@@ -29,6 +29,7 @@ extends_documentation_fragment:
   - mailsec.mta_sts.attributes
   - mailsec.mta_sts.attributes.ACTION
   - mailsec.mta_sts.resolver
+  - mailsec.mta_sts.attributes.ACTIONGROUP_MTA_STS
 attributes:
   check_mode:
     support: full
@@ -163,87 +164,11 @@ domains:
       sample: pass
     findings:
       description:
-        - What the audit found, each with a stable code. The codes and their effect on the verdict
-          (fail, unknown, warn, info, skip) are listed below; severity C(error) fails the domain (or makes it unknown
+        - What the audit found, each with a stable code. Severity C(error) fails the domain (or makes it unknown
           for lookup failures), C(warning) and C(info) do not.
-        - 'C(domain-invalid) (fail) - The input is not a valid domain name. Fix the entry in the list of accepted domains.'
-        - 'C(audit-error) (unknown) - The audit of this domain stopped on an unexpected error. Rerun; if it persists, report the message as a bug of
-          mailsec.mta_sts.'
-        - 'C(audit-timeout) (unknown) - The audit of this domain did not finish within its hard limit. A server held a connection open past every
-          timeout; rerun, and check the domain''s servers.'
-        - 'C(txt-missing) (fail) - No v=STSv1 TXT record at _mta-sts.<domain>. Publish "v=STSv1; id=<id>;" at _mta-sts.<domain>, after the policy is
-          online.'
-        - 'C(txt-multiple) (fail) - More than one v=STSv1 TXT record at _mta-sts.<domain>. Keep exactly one v=STSv1 record; senders ignore the domain
-          otherwise.'
-        - 'C(txt-invalid) (fail) - The v=STSv1 TXT record does not follow the RFC 8461 grammar. Publish "v=STSv1; id=<1-32 letters or digits>;".'
-        - 'C(txt-lookup-failed) (unknown) - The _mta-sts TXT lookup got no authoritative answer. Check the domain''s nameservers (SERVFAIL, REFUSED or
-          timeout).'
-        - 'C(txt-inconsistent) (warn) - The domain''s authoritative nameservers give different _mta-sts records. Bring every nameserver up to date; a
-          stale one keeps some senders on the old policy id.'
-        - 'C(txt-consistency-unknown) (info) - The authoritative nameservers could not all be asked for _mta-sts. Check that every NS host of the zone
-          resolves and answers.'
-        - 'C(txt-ignored) (info) - TXT records at _mta-sts.<domain> that do not begin with v=STSv1 were ignored. Remove records that are not MTA-STS
-          records from _mta-sts.<domain>.'
-        - 'C(policy-host-missing) (fail) - mta-sts.<domain> has no address record. Publish A/AAAA (or a CNAME) for mta-sts.<domain> pointing at the
-          policy web server.'
-        - 'C(policy-host-lookup-failed) (unknown) - The address lookup of mta-sts.<domain> got no authoritative answer. Check the domain''s
-          nameservers (SERVFAIL, REFUSED or timeout).'
-        - 'C(policy-connect-failed) (fail) - The policy host refused or dropped the HTTPS connection. Make the web server listen on port 443 of every
-          address of mta-sts.<domain>.'
-        - 'C(policy-timeout) (fail) - The policy download did not finish within the timeout. Make the policy host answer quickly; senders give up as
-          well.'
-        - 'C(policy-cert-expired) (fail) - The policy host''s certificate has expired. Renew the certificate of mta-sts.<domain>.'
-        - 'C(policy-cert-name-mismatch) (fail) - The policy host''s certificate is not valid for mta-sts.<domain>. Serve a certificate whose
-          subjectAltName covers mta-sts.<domain> (SNI).'
-        - 'C(policy-cert-untrusted) (fail) - The policy host''s certificate does not chain to a trusted CA. Use a certificate from a public CA and
-          serve the full chain.'
-        - 'C(policy-cert-expiring) (warn) - The policy host''s certificate expires within cert_min_days. Renew the certificate of mta-sts.<domain>
-          before senders fail to fetch the policy.'
-        - 'C(policy-tls-error) (fail) - The TLS handshake with the policy host failed. Offer TLS 1.2 or newer with a valid certificate on mta-
-          sts.<domain>:443.'
-        - 'C(policy-redirect) (fail) - The policy URL answered with a redirect. Serve the policy directly with HTTP 200; senders do not follow
-          redirects.'
-        - 'C(policy-http-status) (fail) - The policy URL did not answer HTTP 200. Serve /.well-known/mta-sts.txt with status 200.'
-        - 'C(policy-content-type) (fail) - The policy is not served as text/plain. Serve the policy with "Content-Type: text/plain".'
-        - 'C(policy-too-large) (fail) - The policy is larger than 64 KiB. Keep the policy small; senders stop reading at 64 KiB.'
-        - 'C(policy-http-error) (fail) - The policy host sent an invalid HTTP response. Fix the web server serving mta-sts.<domain>.'
-        - 'C(policy-syntax) (fail) - A policy line is not "key: value". Write one "key: value" per line, separated by LF or CRLF.'
-        - 'C(policy-encoding) (fail) - The policy is not valid UTF-8 text. Serve the policy as plain ASCII/UTF-8 text.'
-        - 'C(policy-version-invalid) (fail) - The policy has no "version: STSv1". Begin the policy with "version: STSv1".'
-        - 'C(policy-mode-invalid) (fail) - The policy mode is missing or not one of enforce, testing, none. Set "mode: testing" (then "enforce" when
-          reports are clean).'
-        - 'C(policy-max-age-invalid) (fail) - max_age is missing, not digits only, or above 31557600. Set "max_age:" to whole seconds between 86400
-          and 31557600.'
-        - 'C(policy-mx-missing) (fail) - The policy lists no mx pattern. Add one "mx:" line per MX host or pattern (*.example.org).'
-        - 'C(policy-mx-invalid) (fail) - An mx pattern is not a host name or a "*." wildcard. Write mx patterns as host names, or "*." followed by a
-          host name.'
-        - 'C(policy-field-duplicate) (fail) - version, mode or max_age appears more than once. Keep one version, one mode and one max_age line.'
-        - 'C(policy-mode-none) (fail) - The policy mode is "none": MTA-STS is switched off. Publish mode testing, then enforce.'
-        - 'C(policy-mode-testing) (warn) - The policy is in testing mode: senders report but still deliver. Switch to "mode: enforce" once TLS-RPT
-          shows no failures.'
-        - 'C(policy-max-age-short) (warn) - max_age is under one day. Raise max_age (one week or more) once the policy is stable.'
-        - 'C(mx-null) (skip) - The domain publishes a null MX (RFC 7505) and accepts no mail. Nothing to do: the control does not apply to a domain
-          that accepts no mail.'
-        - 'C(mx-implicit) (info) - The domain has no MX record; its own name is the implicit MX. Publish MX records for the domain.'
-        - 'C(mx-lookup-failed) (unknown) - The MX lookup got no authoritative answer. Check the domain''s nameservers (SERVFAIL, REFUSED or timeout).'
-        - 'C(mx-not-covered) (fail) - An MX host matches no mx pattern of the policy. Add the MX host (or a matching "*." pattern) to the policy
-          before enforcing.'
-        - 'C(mx-starttls-missing) (fail) - An MX host does not offer STARTTLS. Enable STARTTLS on every MX host.'
-        - 'C(mx-cert-invalid) (fail) - An MX host''s certificate is not valid for its name (RFC 8461 section 4). Serve a certificate from a trusted
-          CA, valid for the MX host name.'
-        - 'C(mx-cert-expiring) (warn) - An MX host''s certificate expires within cert_min_days. Renew the MX host''s certificate before senders in
-          enforce mode refuse it.'
-        - 'C(mx-dane-tlsa) (info) - An MX host publishes TLSA records (DANE, RFC 7672). Nothing to do: senders that support DANE apply it before MTA-
-          STS (RFC 8461 section 2).'
-        - 'C(mx-connect-failed) (fail) - An MX host could not be reached on the SMTP port. Make every MX host accept SMTP connections.'
-        - 'C(mx-tls-error) (fail) - The STARTTLS handshake with an MX host failed. Offer TLS 1.2 or newer on every MX host.'
-        - 'C(mx-host-missing) (fail) - An MX host name has no address record. Publish A/AAAA records for every MX host, or remove the MX record.'
-        - 'C(tlsrpt-missing) (warn) - No TLS-RPT record at _smtp._tls.<domain>. Publish "v=TLSRPTv1; rua=mailto:..." to receive reports from senders.'
-        - 'C(tlsrpt-invalid) (warn) - The TLS-RPT record is malformed or there is more than one. Publish exactly one "v=TLSRPTv1; rua=mailto:...;"
-          record.'
-        - 'C(tlsrpt-reported-failures) (warn) - TLS-RPT reports from senders show failed sessions for the domain. Read the failure types in the
-          reports and fix them before switching to enforce.'
-        - 'C(tlsrpt-lookup-failed) (info) - The TLS-RPT lookup got no authoritative answer. Check the domain''s nameservers.'
+        - Every code - its effect on the verdict (fail, unknown, warn, info, skip), what it means and what to do -
+          is in R(the finding reference,ansible_collections.mailsec.mta_sts.docsite.finding_codes), generated from
+          the catalogue C(plugins/module_utils/findings.py) that the audit and the reports use.
       type: list
       elements: dict
       contains:
@@ -514,19 +439,19 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
+from ansible_collections.mailsec.mta_sts.plugins.module_utils.argspec import create_resolver_argument_spec
 from ansible_collections.mailsec.mta_sts.plugins.module_utils.audit import AuditOptions, Auditor, count_statuses
+from ansible_collections.mailsec.mta_sts.plugins.module_utils.lifeline import end_with_parent
 from ansible_collections.mailsec.mta_sts.plugins.module_utils.resolver import HAS_DNSPYTHON
 from ansible_collections.mailsec.mta_sts.plugins.module_utils.fetch import HAS_URLLIB3
 
 
 def main():
+    end_with_parent()  # ends with ansible-playbook, also after SIGKILL
     module = AnsibleModule(
         argument_spec=dict(
+            create_resolver_argument_spec(),
             domains=dict(type='list', elements='raw', required=True),
-            nameservers=dict(type='list', elements='str', default=[]),
-            dns_port=dict(type='int', default=53),
-            ca_path=dict(type='path'),
-            timeout=dict(type='float', default=10.0),
             concurrency=dict(type='int', default=64),
             require_mode=dict(type='str', choices=['testing', 'enforce'], default='testing'),
             check_mx_tls=dict(type='bool', default=False),

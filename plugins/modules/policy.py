@@ -52,6 +52,8 @@ options:
     description:
       - The mx patterns - MX host names or C(*.) wildcards of one label (V(*.example.org)).
       - Required (at least one) unless O(policy_mode=none). Case and a trailing dot do not matter.
+      - Internationalized names may be given in U-labels; the policy lists them as A-labels (IDNA2008), as
+        RFC 8461 section 3.2 requires.
     type: list
     elements: str
     default: []
@@ -172,6 +174,11 @@ policy:
       description: Fields RFC 8461 does not define (always empty for a rendered policy).
       type: dict
       sample: {}
+    warnings:
+      description: What senders would ignore, each with C(code) and C(message) (always empty for a rendered policy).
+      type: list
+      elements: dict
+      sample: []
 uncovered:
   description: The entries of O(mx_hosts) that no mx pattern covers.
   returned: always

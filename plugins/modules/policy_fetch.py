@@ -28,15 +28,9 @@ requirements:
   - dnspython >= 2.6 (only without O(address))
 extends_documentation_fragment:
   - mailsec.mta_sts.attributes
+  - mailsec.mta_sts.attributes.READ_ONLY
+  - mailsec.mta_sts.attributes.ACTIONGROUP_MTA_STS
   - mailsec.mta_sts.resolver
-attributes:
-  check_mode:
-    support: full
-    details: The fetch only reads, so it runs the same in check mode.
-  diff_mode:
-    support: none
-  idempotent:
-    support: full
 options:
   domain:
     description:
@@ -135,6 +129,7 @@ verified:
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.common.text.converters import to_text
 
+from ansible_collections.mailsec.mta_sts.plugins.module_utils.argspec import create_resolver_argument_spec
 from ansible_collections.mailsec.mta_sts.plugins.module_utils.audit import _POLICY_PROBLEM_CODES
 from ansible_collections.mailsec.mta_sts.plugins.module_utils.domain import DomainError, normalize_domain
 from ansible_collections.mailsec.mta_sts.plugins.module_utils.fetch import HAS_URLLIB3, fetch_policy, tls_client_context
@@ -164,13 +159,10 @@ def _addresses(module, host):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
+            create_resolver_argument_spec(),
             domain=dict(type='str', required=True),
             address=dict(type='str'),
             port=dict(type='int', default=443),
-            nameservers=dict(type='list', elements='str', default=[]),
-            dns_port=dict(type='int', default=53),
-            ca_path=dict(type='path'),
-            timeout=dict(type='float', default=10.0),
             expected_id=dict(type='str'),
         ),
         supports_check_mode=True,

@@ -23,6 +23,7 @@ author:
 extends_documentation_fragment:
   - mailsec.mta_sts.powerdns
   - mailsec.mta_sts.attributes
+  - mailsec.mta_sts.attributes.ACTIONGROUP_POWERDNS
 attributes:
   check_mode:
     support: full
@@ -161,6 +162,7 @@ after:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
+from ansible_collections.mailsec.mta_sts.plugins.module_utils.argspec import create_powerdns_argument_spec
 from ansible_collections.mailsec.mta_sts.plugins.module_utils.powerdns import (
     HAS_REQUESTS, PowerDNSClient, PowerDNSError, absolute_name, comparable, from_content, to_content)
 from ansible_collections.mailsec.mta_sts.plugins.module_utils.txt import TxtError
@@ -175,12 +177,7 @@ def _state(rtype, rrset):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            api_url=dict(type='str', required=True),
-            api_key=dict(type='str', required=True, no_log=True),
-            server_id=dict(type='str', default='localhost'),
-            validate_certs=dict(type='bool', default=True),
-            ca_path=dict(type='path'),
-            timeout=dict(type='float', default=10.0),
+            create_powerdns_argument_spec(),
             zone=dict(type='str', required=True),
             name=dict(type='str', required=True),
             type=dict(type='str', required=True),

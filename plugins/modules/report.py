@@ -5,10 +5,6 @@
 # This file holds only the documentation: the work is done by the action plugin of the same name on the
 # controller (as for ansible.builtin.template).
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 DOCUMENTATION = r'''
 module: report
 short_description: Write control reports (JSON, JUnit, HTML, CSV, Markdown) from MTA-STS audit results
@@ -19,16 +15,23 @@ description:
     O(dest) B(on the controller).
   - The JSON report holds the full evidence of every domain, the control definition read at run time from the
     collection's C(controls/) folder, the verdict, the weighted score, the run's time, the collection version
-    and the audit options. It is stable (sorted keys and domains) so the next run can diff against it.
+    and the audit options. It is stable (sorted keys and domains) so the next run can diff against it, and it
+    carries the C(history) of up to 30 earlier runs (time, control status, counts per status) for the trend.
   - The JUnit XML report has one test case per domain (V(fail) is a C(failure), V(unknown) an C(error),
-    V(skipped) a C(skipped) test case), so CI systems show the audit natively.
+    V(skipped) a C(skipped) test case), so CI systems show the audit natively. A test case's C(time) is the
+    domain's audit time when the audit result gives one (C(duration) or C(elapsed), in seconds).
   - The HTML report is one self-contained page with no external assets - the verdict, a chart of the
-    statuses, the weighted score, every domain with its findings, its evidence (collapsible) and what to do for
-    each finding code, a search box and a print layout. Every value is HTML-escaped, and a Content-Security-Policy
+    statuses, the weighted score with why it differs from the share of passing domains, the trend of the last
+    runs, every domain with its findings, its evidence (collapsible) and what to do for each finding code - each
+    code linked to its entry in the finding reference - a search box and a print layout. Every value is HTML-escaped, and a Content-Security-Policy
     lets only the page's own script run.
-  - The CSV report has one row per domain; a cell that begins with C(=), C(+), C(-), C(@), a tab or a carriage
+  - The CSV report has one row per domain, in UTF-8 with a byte order mark so that Excel shows names such as
+    C(bücher.example) intact; a cell that begins with C(=), C(+), C(-), C(@), a tab or a carriage
     return gets a leading apostrophe so spreadsheets never run it as a formula.
   - The Markdown report is a summary for tickets and merge requests, with Markdown and HTML syntax escaped.
+  - What a report shows of a value from outside is clipped (an input entry to 512 characters, a value in the
+    HTML, CSV, Markdown and JUnit reports to 2000, a policy to 64 KiB), so a hostile input cannot make a report
+    megabytes.
   - With a previous JSON report (O(previous), or the report already at O(dest) with O(compare_existing)), the
     reports show what changed - domains that newly fail, domains fixed, policies whose text changed without a
     new TXT id, policy ids that changed.
@@ -48,7 +51,8 @@ attributes:
     support: full
     details:
       - When the audit finds exactly what the report at O(dest) already holds (fetch timings and the order of
-        records in a DNS answer aside), no file is rewritten and the report keeps its time; see O(force).
+        records in a DNS answer aside), no file is rewritten and the report keeps its time; with O(force=true)
+        every run records its time instead.
       - The run time alone never makes a file change, also for formats written without the JSON report.
 options:
   results:
@@ -118,7 +122,11 @@ options:
     default: true
   force:
     description:
-      - Rewrite the reports with the new time even when the audit found exactly what they already hold.
+      - Rewrite the reports with this run's time even when the audit found exactly what they already hold, and
+        add the run to the trend - what a scheduled job wants, so the report says when it was checked. The
+        role C(mailsec.mta_sts.audit) sets it from C(mailsec_mta_sts_report_refresh) (default V(true)).
+      - With V(false), a run that finds what the reports hold rewrites nothing (idempotent).
+      - With O(timestamp=false) there is no time to record, and nothing is rewritten either way.
     type: bool
     default: false
   mode:
@@ -133,8 +141,9 @@ notes:
     nothing); a control that is V(skipped) (it applies to no domain) or whose definition has C(verify=false) is
     left out, and the score is then C(null) (n/a). The share of passing domains among the judged ones (pass, fail,
     unknown) is reported beside it.
-  - Files are written atomically (a temporary file in O(dest), then a rename), so a reader never sees half a
-    report.
+  - All formats are written or none - each is rendered before any file is touched, and a report that cannot
+    be rendered in one format fails the task with every file left as it was. Files are replaced atomically (a
+    temporary file in O(dest), then a rename), so a reader never sees half a report.
 seealso:
   - module: mailsec.mta_sts.audit
   - name: Reports of mailsec.mta_sts

@@ -19,7 +19,11 @@ description:
     mail (C(.eml), a Maildir message) or an mbox of mails; directories are read recursively, and of a Maildir only
     C(cur) and C(new) (and Maildir++ subfolders) are read.
   - A report that does not follow the schema is counted and named in RV(malformed) (file or message, and why), never
-    fatal. Mail and files that hold no report are listed in RV(non_reports).
+    fatal; so is one nested deeper than the reader follows. Mail and files that hold no report are listed in
+    RV(non_reports).
+  - Every read is bounded by what is actually read - O(max_sources), O(max_bytes), O(max_seconds) for the run, one mail
+    or file at a time in memory, a directory or file reached twice through links read once. What was left unread is
+    named in RV(incomplete), and then no domain is RV(domains.ready).
   - Answers "may this domain switch its MTA-STS policy to mode C(enforce)?" with evidence - RV(domains) gives per domain
     C(ready) and the C(reasons) against it, and is what O(mailsec.mta_sts.audit#module:tlsrpt_summary) takes.
   - Read-only; the IMAP folder is opened read-only (C(EXAMINE), C(BODY.PEEK)), so no message is marked as read.
@@ -27,14 +31,7 @@ author:
   - mailsec.mta_sts contributors (@mailsec)
 extends_documentation_fragment:
   - mailsec.mta_sts.attributes
-attributes:
-  check_mode:
-    support: full
-    details: The module only reads, so it runs the same in check mode.
-  diff_mode:
-    support: none
-  idempotent:
-    support: full
+  - mailsec.mta_sts.attributes.READ_ONLY
 options:
   path:
     description:
@@ -49,6 +46,9 @@ options:
       - Needs O(imap_username) and O(imap_password).
       - The module fails when the server cannot be reached, the TLS handshake or certificate check fails, the login is
         refused or O(imap_folder) does not exist - never silently with fewer reports.
+      - Once the folder is open, a server that times out, drops the connection or sends more than was asked for (an
+        endless stream of responses, a literal larger than the message) ends the IMAP read. The reports read so far
+        are kept and the rest is named in RV(incomplete).
     type: str
   imap_port:
     description:
@@ -105,6 +105,24 @@ options:
     description:
       - End of the date window, in the same forms as O(since); a date includes that whole day (UTC).
     type: raw
+  max_sources:
+    description:
+      - At most this many report files and mails are read in the run (files, mbox mails and IMAP messages together).
+        The rest is named in RV(incomplete).
+    type: int
+    default: 100000
+  max_bytes:
+    description:
+      - At most this many bytes are read in the run, counted as they are read (files and IMAP together). The rest is
+        named in RV(incomplete).
+    type: int
+    default: 4294967296
+  max_seconds:
+    description:
+      - The run stops reading after this many seconds; what was read is summarised and the rest named in
+        RV(incomplete). Bounds also an IMAP server that sends slowly.
+    type: float
+    default: 900
 notes:
   - RFC 8460 gives successful sessions per policy only; per MX host RV(domains.mx_hosts) therefore counts failed
     sessions (from C(failure-details) with a C(receiving-mx-hostname)). Failures without an MX host, such as
@@ -120,7 +138,11 @@ notes:
     C(no-policy-found)), C(policy-domain) and a C(summary) with both session counts as whole numbers; each failure
     detail needs C(result-type) and C(failed-session-count). A missing C(policy-domain) is taken from the mail's
     C(TLS-Report-Domain) header when there is one. Other fields are optional.
-  - Reports larger than 20 MiB decompressed, and files or mails larger than 50 MiB, are counted as malformed.
+  - Reports larger than 20 MiB decompressed, files or mails larger than 50 MiB, JSON nested deeper than 64 levels and
+    mails with more than 64 C(multipart) or C(message) parts are counted as malformed.
+  - Directories are walked at most 32 levels deep; sockets, FIFOs and devices are skipped.
+  - The module process ends when the C(ansible-playbook) that started it dies, also by C(SIGKILL) (see the TLS-RPT
+    guide, "Processes").
 seealso:
   - name: RFC 8460 - SMTP TLS Reporting
     description: The report format and how reports are mailed.
@@ -265,6 +287,8 @@ domains:
         - C(tlsrpt-no-reports) - no report in the window names the domain. Check that the TLS-RPT record
           (C(_smtp._tls.<domain>)) is published and wait for reports, or widen O(since).
         - C(tlsrpt-malformed) - a report naming the domain could not be read (RV(malformed)). Look at it by hand.
+        - C(tlsrpt-incomplete) - not every source was read (RV(incomplete)); held against every domain, since what was
+          not read may report failures. Raise the bound named there or fix the source.
       type: list
       elements: str
       sample: [tlsrpt-failures]
@@ -345,6 +369,23 @@ malformed:
       type: list
       elements: str
       sample: [example.org]
+incomplete:
+  description:
+    - What was not read, and why - a bound (O(max_sources), O(max_bytes), O(max_seconds)) was reached, a directory
+      could not be listed, or the IMAP server timed out, dropped the connection or sent more than was asked for.
+    - Empty when every source was read in full.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    source:
+      description: Where reading stopped, in the form of RV(malformed[].source).
+      type: str
+      sample: imap://imap.example.org:993/INBOX;UIDVALIDITY=1715000000/;UID=212
+    reason:
+      description: Why, and how much was left unread.
+      type: str
+      sample: the server sent more than 16777216 bytes in answer to one command; 3 of 40 message(s) were not read
 non_reports:
   description: Files and mails read that hold no report (for example other mail in the mailbox).
   returned: always
@@ -373,8 +414,10 @@ import datetime
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mailsec.mta_sts.plugins.module_utils.fetch import tls_client_context
+from ansible_collections.mailsec.mta_sts.plugins.module_utils.lifeline import end_with_parent
 from ansible_collections.mailsec.mta_sts.plugins.module_utils.tlsrpt import (
-    IMAP_SECURITY, TlsrptSourceError, load_reports, normalize_domains, read_imap, summarize_reports, window_bound)
+    IMAP_SECURITY, MAX_RUN_BYTES, MAX_RUN_SECONDS, MAX_SOURCES, ReadBudget, TlsrptSourceError, load_reports,
+    normalize_domains, read_imap, summarize_reports, window_bound)
 
 
 def main():
@@ -392,15 +435,21 @@ def main():
             domains=dict(type='list', elements='str', default=[]),
             since=dict(type='raw'),
             until=dict(type='raw'),
+            max_sources=dict(type='int', default=MAX_SOURCES),
+            max_bytes=dict(type='int', default=MAX_RUN_BYTES),
+            max_seconds=dict(type='float', default=MAX_RUN_SECONDS),
         ),
         required_by=dict(imap_host=['imap_username', 'imap_password']),
         supports_check_mode=True,
     )
+    end_with_parent()
     params = module.params
     if not params['path'] and not params['imap_host']:
         module.fail_json(msg='Nothing to read: give path (files or directories), imap_host, or both')
     if params['timeout'] <= 0 or params['imap_port'] is not None and not 0 < params['imap_port'] < 65536:
         module.fail_json(msg='timeout must be above 0 and imap_port from 1 to 65535')
+    if params['max_sources'] < 1 or params['max_bytes'] < 1 or params['max_seconds'] <= 0:
+        module.fail_json(msg='max_sources, max_bytes and max_seconds must be above 0')
     now = datetime.datetime.now(datetime.timezone.utc)
     try:
         since = window_bound(params['since'], now)
@@ -418,16 +467,18 @@ def main():
         except (OSError, ValueError) as exc:
             module.fail_json(msg='Cannot load ca_path %s: %s; give a PEM bundle of CA certificates' % (params['ca_path'], exc))
 
+    budget = ReadBudget(params['max_sources'], params['max_bytes'], params['max_seconds'])
     try:
-        found = load_reports(params['path'])
+        found = load_reports(params['path'], budget)
         if params['imap_host']:
             found.extend(read_imap(
                 params['imap_host'], params['imap_username'], params['imap_password'], port=params['imap_port'],
                 security=params['imap_security'], folder=params['imap_folder'], timeout=params['timeout'],
-                since=since, ssl_context=context))
+                since=since, ssl_context=context, budget=budget))
     except TlsrptSourceError as exc:
         module.fail_json(msg=str(exc))
-    summary = summarize_reports(found.reports, domains=domains, since=since, until=until, malformed=found.malformed, now=now)
+    summary = summarize_reports(found.reports, domains=domains, since=since, until=until, malformed=found.malformed,
+                                now=now, incomplete=found.incomplete)
     module.exit_json(changed=False, non_reports=found.non_reports, sources_read=found.sources_read, **summary)
 
 

@@ -4,10 +4,6 @@
 """The action plugin mailsec.mta_sts.report through ansible-playbook, with hand-made audit results (no lab):
 idempotence, check and diff mode, merging results and JSON reports, modes, errors."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import glob
 import json
 import os

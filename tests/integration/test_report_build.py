@@ -4,10 +4,6 @@
 """The built collection: the tarball installs offline, ansible-doc renders the new plugins and the role from
 it, and its playbooks run by FQCN on the lab."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import glob
 import json
 import os
@@ -75,6 +71,26 @@ def test_the_installed_playbooks_run_by_fqcn_on_the_lab(installed, lab_info):
         env=env_for(installed))
     with open(report_paths(merged_dir)['json'], encoding='utf-8') as handle:
         assert json.load(handle)['verdict'] == report['verdict']
+
+
+def test_the_installed_report_action_finds_its_template_and_assets(installed):
+    """The HTML page's template, CSS and script ship in the tarball and are read from the installed copy."""
+    workdir = installed[1]
+    root = os.path.join(workdir, 'collections', 'ansible_collections', 'mailsec', 'mta_sts')
+    assets = os.path.join(root, 'plugins', 'plugin_utils', 'report', 'assets')
+    assert sorted(os.listdir(assets)) == ['report.css', 'report.html.j2', 'report.js']
+    playbook = os.path.join(workdir, 'installed-report.yml')
+    dest = os.path.join(workdir, 'installed-report')
+    with open(playbook, 'w', encoding='utf-8') as handle:
+        handle.write('- hosts: localhost\n  gather_facts: false\n  tasks:\n    - mailsec.mta_sts.report:\n'
+                     '        results: {domains: [{domain: a.example, input: a.example, status: pass, findings: []}]}\n'
+                     '        dest: %s\n        formats: [html]\n' % dest)
+    run([tool('ansible-playbook'), playbook], workdir, env=env_for(installed))
+    with open(os.path.join(dest, 'mta-sts-report.html'), encoding='utf-8') as handle:
+        page = handle.read()
+    with open(os.path.join(assets, 'report.js'), encoding='utf-8') as handle:
+        assert '<script>%s</script>' % handle.read() in page
+    assert 'id="verdict">PASS<' in page
 
 
 def test_the_awx_playbook_is_valid(installed):

@@ -5,15 +5,12 @@
 escape what DNS served, and the HTML renders in headless Chromium with its chart and without running a TXT
 record's <script>."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import csv
 import json
 import os
 import re
 import shutil
+import time
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -179,11 +176,34 @@ def test_second_run_with_the_same_findings_rewrites_nothing(lab_info, workdir, a
     paths, report = reports
     before = dict((fmt, os.stat(path).st_mtime_ns) for fmt, path in paths.items())
     varfile = write_vars(workdir, 'vars-again.json', lab_vars(
-        lab_info, mailsec_mta_sts_domains=domains, mailsec_mta_sts_report_dir=audit_run[0]))
+        lab_info, mailsec_mta_sts_domains=domains, mailsec_mta_sts_report_dir=audit_run[0],
+        mailsec_mta_sts_report_refresh=False))
     output, dummy = playbook_json(workdir, [os.path.join(PLAYBOOKS, 'audit.yml'), '-e', '@' + varfile])
     result = list(task_results(output, 'Write the reports').values())[0]
     assert result['changed'] is False, [f for f in result['files'] if f['changed']]
     assert dict((fmt, os.stat(path).st_mtime_ns) for fmt, path in paths.items()) == before
+
+
+def test_by_default_every_run_records_its_time_and_the_trend(lab_info, workdir, domains):
+    """A scheduled run says when it checked: the same findings again give a newer time and one more run in the trend."""
+    report_dir = os.path.join(workdir, 'refresh')
+    varfile = write_vars(workdir, 'vars-refresh.json', lab_vars(
+        lab_info, mailsec_mta_sts_domains=domains[:4], mailsec_mta_sts_report_dir=report_dir,
+        mailsec_mta_sts_report_formats=['json', 'html']))
+    reports = []
+    for dummy in range(2):
+        output, dummy = playbook_json(workdir, [os.path.join(PLAYBOOKS, 'audit.yml'), '-e', '@' + varfile])
+        with open(report_paths(report_dir)['json'], encoding='utf-8') as handle:
+            reports.append(json.load(handle))
+        if not reports[1:]:
+            time.sleep(1.1)  # the report's time has whole seconds
+    result = list(task_results(output, 'Write the reports').values())[0]
+    assert result['changed'] is True
+    assert reports[1]['generated'] > reports[0]['generated']
+    assert [run['generated'] for run in reports[1]['history']] == [reports[0]['generated']]
+    assert reports[1]['history'][0]['counts'] == reports[0]['verdict']['counts']
+    with open(report_paths(report_dir)['html'], encoding='utf-8') as handle:
+        assert 'Generated %s' % reports[1]['generated'] in handle.read()
 
 
 def test_check_mode_writes_nothing(lab_info, workdir, domains):
@@ -232,7 +252,8 @@ def test_later_runs_report_what_changed(lab_info, workdir):
     report_dir = os.path.join(workdir, 'diff')
     varfile = write_vars(workdir, 'vars-diff.json', lab_vars(
         lab_info, mailsec_mta_sts_domains=[sc.BY_ID['pass-enforce']['input'], scenario['input']],
-        mailsec_mta_sts_report_dir=report_dir, mailsec_mta_sts_report_formats=['json', 'markdown']))
+        mailsec_mta_sts_report_dir=report_dir, mailsec_mta_sts_report_formats=['json', 'markdown'],
+        mailsec_mta_sts_report_refresh=False))
 
     def audit():
         output, dummy = playbook_json(workdir, [os.path.join(PLAYBOOKS, 'audit.yml'), '-e', '@' + varfile])

@@ -4,10 +4,6 @@
 """Helpers of the report and inventory integration tests (no tests here): running ansible-playbook,
 ansible-inventory and headless Chromium, and lab records whose TXT text is hostile markup."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import json
 import os
 import shutil
@@ -82,7 +78,7 @@ def report_paths(directory, basename='mta-sts-report'):
 
 def without_volatile(report):
     """A report's domains as the report action compares them: no timings, DNS answers in a fixed order."""
-    from ansible_collections.mailsec.mta_sts.plugins.module_utils.report import comparable
+    from ansible_collections.mailsec.mta_sts.plugins.plugin_utils.report import comparable
     return comparable(report)['domains']
 
 

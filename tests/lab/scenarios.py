@@ -267,6 +267,10 @@ def _build():
           tlsrpt=[]),
         S('tlsrpt-invalid', 'TLS-RPT record without rua', passes('tlsrpt-invalid'),
           tlsrpt=['v=TLSRPTv1;']),
+        S('tlsrpt-extension-invalid', 'a TLS-RPT extension name outside the RFC 8460 grammar', passes('tlsrpt-invalid'),
+          tlsrpt=['v=TLSRPTv1; rua=mailto:a@tlsrpt-extension-invalid.test; _bad=1']),
+        S('pass-tlsrpt-repeated-rua', 'rua twice, as the RFC 8460 grammar allows', passes(absent=['tlsrpt-invalid']),
+          tlsrpt=['v=TLSRPTv1; rua=mailto:a@pass-tlsrpt-repeated-rua.test; rua=mailto:b@pass-tlsrpt-repeated-rua.test']),
         S('tlsrpt-multiple', 'two TLS-RPT records', passes('tlsrpt-invalid'),
           tlsrpt=['v=TLSRPTv1; rua=mailto:a@tlsrpt-multiple.test', 'v=TLSRPTv1; rua=mailto:b@tlsrpt-multiple.test']),
         S('tlsrpt-servfail', 'the _smtp._tls zone is broken (SERVFAIL)',
@@ -280,6 +284,13 @@ def _build():
         S('txt-multiple', 'two v=STSv1 records', fails('txt-multiple'),
           txt=['v=STSv1; id=%s;' % DEFAULT_ID, 'v=STSv1; id=20240601b;']),
         S('txt-invalid', 'id with a dash', fails('txt-invalid'), txt=['v=STSv1; id=2024-05-01;']),
+        # RFC 8461 section 3.1: records not beginning with exactly "v=STSv1;" are discarded.
+        S('txt-space-before-semicolon', '"v=STSv1 ;" is discarded by senders', fails('txt-missing', 'txt-ignored'),
+          txt=['v=STSv1 ; id=%s;' % DEFAULT_ID]),
+        S('pass-txt-bare-version', '"v=STSv1" alone beside a valid record is not a second candidate',
+          passes('txt-ignored', absent=['txt-multiple']), txt=['v=STSv1', 'v=STSv1; id=%s;' % DEFAULT_ID]),
+        S('txt-field-duplicate', 'the TXT record repeats id: the first counts', passes('txt-field-duplicate'),
+          txt=['v=STSv1; id=%s; id=other1;' % DEFAULT_ID]),
         S('txt-invalid-id-long', 'id of 33 characters', fails('txt-invalid'), txt=['v=STSv1; id=%s;' % ('a' * 33)]),
         S('txt-invalid-no-id', 'no id field', fails('txt-invalid'), txt=['v=STSv1;']),
         S('nxdomain', 'the domain does not exist (NXDOMAIN is an answer)', fails('txt-missing'),
@@ -330,8 +341,18 @@ def _build():
         S('policy-mx-invalid', 'an mx pattern that is neither a host name nor *.name',
           fails('policy-mx-invalid'),
           policy=policy_text(mx=['mx1.policy-mx-invalid.test', 'mx*.policy-mx-invalid.test'])),
-        S('policy-field-duplicate', 'mode appears twice', fails('policy-field-duplicate'),
+        # RFC 8461 section 3.2: a repeated field counts once, its first value; a warning names the repeat.
+        S('policy-field-duplicate', 'mode appears twice: the first (enforce) counts', passes('policy-field-duplicate'),
           policy=policy_text(mx=['mx1.policy-field-duplicate.test'], extra=['mode: testing'])),
+        S('policy-duplicate-none-first', 'mode none, then mode enforce: the policy is in mode none',
+          fails('policy-mode-none', 'policy-field-duplicate', absent=['policy-mode-invalid']),
+          policy=policy_text(mode='none', mx=['mx1.policy-duplicate-none-first.test'], extra=['mode: enforce'])),
+        S('policy-blank-line', 'an empty line between two fields', fails('policy-blank-line'),
+          policy=policy_text(mx=['mx1.policy-blank-line.test'], extra=['', 'x-note: after a blank line'])),
+        S('policy-blank-end', 'two line endings after the last field', fails('policy-blank-line'),
+          policy=policy_text(mx=['mx1.policy-blank-end.test']) + '\n'),
+        S('policy-mx-u-label', 'an mx pattern written in U-labels', fails('policy-mx-invalid'),
+          policy=policy_text(mx=['mx1.policy-mx-u-label.test', u'*.b\u00fccher.test'])),
         S('policy-mode-none', 'mode: none', fails('policy-mode-none'),
           policy=policy_text(mode='none', mx=['mx1.policy-mode-none.test'])),
 
@@ -391,7 +412,9 @@ def _build():
     ]
     # Inputs that are not domain names: no DNS, no web.
     for sid, text in (('invalid-double-dot', 'a..b'), ('invalid-url', 'https://x'),
-                      ('invalid-label-too-long', 'x' * 64 + '.test')):
+                      ('invalid-label-too-long', 'x' * 64 + '.test'),
+                      # RFC 8461 section 3.1: _mta-sts.<domain> would pass 253 characters (255 octets).
+                      ('invalid-name-too-long', '.'.join(['x' * 60] * 4) + '.test')):
         out.append({'id': sid, 'summary': 'input %r is not a domain name' % text, 'input': text, 'domain': None,
                     'group': 'default', 'zones': [], 'broken': [], 'records': [], 'web': None,
                     'expect': {'status': 'fail', 'codes': ['domain-invalid'], 'absent': [], 'clean': False,

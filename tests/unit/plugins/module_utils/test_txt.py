@@ -72,3 +72,12 @@ def test_tlsrpt_record_renders_what_the_audit_parses():
 def test_tlsrpt_record_refuses_what_the_audit_would_reject(rua):
     with pytest.raises(RecordError):
         render_tlsrpt_record(rua)
+
+
+@pytest.mark.parametrize('call', [lambda: provider_txt_value('v=STSv1; id=abc;', 'bind-by-hand'),
+                                  lambda: unquote_txt('"v=STSv1; id=abc;'),
+                                  lambda: unquote_txt('abc "def')])
+def test_txt_errors_are_words_without_python_reprs(call):
+    with pytest.raises(TxtError) as caught:
+        call()
+    assert "'" not in str(caught.value), str(caught.value)

@@ -1,11 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) mailsec.mta_sts contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Controller-side helpers: read control definitions shipped in the collection's controls/ folder."""
-
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
+"""Controller-only: read the control definitions shipped in the collection's controls/ folder (JSON, read at run time)."""
 
 import json
 import os

@@ -2,10 +2,6 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The report renderers, merge, diff and score: built from hand-made audit results."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import copy
 import csv
 import html.parser
@@ -19,8 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.mailsec.mta_sts.plugins.module_utils import report as R
-from ansible_collections.mailsec.mta_sts.plugins.module_utils.controls import load_control
+from ansible_collections.mailsec.mta_sts.plugins.plugin_utils import report as R
+from ansible_collections.mailsec.mta_sts.plugins.plugin_utils.controls import load_control
 from ansible_collections.mailsec.mta_sts.plugins.module_utils.findings import CATALOG, finding
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..', '..'))
@@ -201,7 +197,7 @@ def test_finding_summary_has_the_catalog_hint_of_each_code(control):
         assert entry['effect'] == CATALOG[code][0]
     assert by_code['domain-invalid']['domains'] == 2
     assert [entry['effect'] for entry in report['findings']] == sorted(
-        (entry['effect'] for entry in report['findings']), key=lambda e: R._EFFECT_RANK[e])
+        (entry['effect'] for entry in report['findings']), key=lambda e: R.EFFECT_RANK[e])
 
 
 def test_json_is_stable_and_round_trips(control):
@@ -351,7 +347,7 @@ def test_html_is_self_contained_with_a_csp_for_its_one_script(control):
     parsed = parse_html(page)
     assert not [attrs for tag, attrs in parsed.tags if 'src' in attrs or tag in ('link', 'iframe', 'object')]
     script = page.split('<script>', 1)[1].split('</script>', 1)[0]
-    assert script == R._SCRIPT
+    assert script == R.SCRIPT
     assert "script-src '%s'" % R.script_hash() in page
     assert "default-src 'none'" in page
 
@@ -405,7 +401,7 @@ def test_csv_cell_leaves_text_alone(value, expected):
 
 @given(st.text(max_size=40))
 def test_csv_cell_never_starts_a_formula(value):
-    assert not R.csv_cell(value).startswith(R._FORMULA_START)
+    assert not R.csv_cell(value).startswith(R.FORMULA_START)
 
 
 def test_csv_has_one_row_per_domain_and_no_formula(control):
@@ -417,7 +413,7 @@ def test_csv_has_one_row_per_domain_and_no_formula(control):
     assert list(rows[0].keys()) == list(R.CSV_COLUMNS)
     for row in rows:
         for cell in row.values():
-            assert not cell.startswith(R._FORMULA_START)
+            assert not cell.startswith(R.FORMULA_START)
     injected = [row for row in rows if 'HYPERLINK' in row['input']][0]
     assert injected['input'] == "'" + '=HYPERLINK("http://evil")'
     good = [row for row in rows if row['domain'] == 'good.example'][0]
