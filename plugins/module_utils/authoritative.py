@@ -54,17 +54,27 @@ def _address(server):
 
 
 def ask(server, port, name, rdtype, timeout):
-    """The response of SERVER:PORT to NAME/RDTYPE, recursion not desired; ServerError when there is none."""
+    """The response of SERVER:PORT to NAME/RDTYPE, recursion not desired; ServerError when there is none.
+
+    UDP first (TCP when the answer is truncated); a server that takes no UDP - refused or silent - is asked
+    over TCP (RFC 7766 section 5: TCP is a transport every server supports), as an RFC 2136 client may use it.
+    """
     query = dns.message.make_query(name, rdtype, use_edns=0, payload=1232)
     query.flags &= ~dns.flags.RD
     address = _address(server)
     try:
-        response, _tcp = dns.query.udp_with_fallback(query, address, timeout=timeout, port=port)
-    except dns.exception.Timeout:
-        raise ServerError('%s port %d does not answer (no reply in %.1f s)' % (server, port, timeout))
-    except (dns.exception.DNSException, OSError) as exc:
+        return dns.query.udp_with_fallback(query, address, timeout=timeout, port=port)[0]
+    except (dns.exception.Timeout, OSError) as exc:
+        udp_problem = exc
+    except dns.exception.DNSException as exc:
         raise ServerError('%s port %d: %s' % (server, port, exc))
-    return response
+    try:
+        return dns.query.tcp(query, address, timeout=timeout, port=port)
+    except dns.exception.Timeout:
+        raise ServerError('%s port %d does not answer (no reply in %.1f s over UDP or TCP)' % (server, port, timeout))
+    except (dns.exception.DNSException, OSError) as exc:
+        detail = 'no reply in %.1f s' % timeout if isinstance(udp_problem, dns.exception.Timeout) else str(udp_problem)
+        raise ServerError('%s port %d does not answer (UDP: %s; TCP: %s)' % (server, port, detail, exc))
 
 
 def _not_authoritative(server, port, name, response):

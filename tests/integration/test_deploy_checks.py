@@ -189,3 +189,23 @@ def test_a_certificate_for_another_name_is_refused_before_install_and_never_serv
         time.sleep(0.5)
     assert run.rc == 0, run
     assert _der(os.path.join(lab.dir, 'certs', 'mta-sts.dl-badcert.test.crt')) in watcher.seen
+
+
+# --- item 5: tags per stage -----------------------------------------------------------------------------------
+
+def test_tag_preflight_runs_the_checks_only(lab):
+    entry = {'domain': 'dl-enforce.test', 'mx': ['mx1.dl-enforce.test', 'mx2.dl-enforce.test']}
+    run = lab.deploy([entry], env={'ANSIBLE_RUN_TAGS': 'preflight'})
+    assert run.rc == 0, run
+    assert run.changed == 0, run
+    assert 'Render and validate the policy of dl-enforce.test' in run.output
+    assert 'Find the zone of dl-enforce.test' in run.output
+    assert 'Check the certificate of mta-sts.dl-enforce.test (names, dates, chain, key)' in run.output
+    assert 'Publish the DNS records of dl-enforce.test' not in run.output
+    assert not os.path.exists(lab.vhost('dl-enforce.test'))
+    assert not os.path.exists(lab.policy_file('dl-enforce.test'))
+    # The checks still refuse under the tag: a certificate for another name.
+    wrong = lab.info['wrong_name_cert']
+    run = lab.deploy([dict(entry, cert_path=wrong['cert'], key_path=wrong['key'])], env={'ANSIBLE_RUN_TAGS': 'preflight'})
+    assert run.rc != 0, run
+    assert 'it is for mta-sts.elsewhere.test' in base._failure_line(run, 'dl-enforce.test')
