@@ -65,8 +65,8 @@ def test_dns_wait_asks_the_rfc2136_server_on_its_port_and_finishes_in_seconds(la
     assert run.rc == 0, run
     assert 'Wait until the RFC 2136 server of mailsec_mta_sts_nsupdate answers the new TXT records of dl-port.test' in run.output
     waits = _wait_seconds(run.output)
+    # The wait itself, not the whole run (which the machine's load decides).
     assert waits and max(waits) < 10, (waits, run)
-    assert run.elapsed < 150, run
     records = _txt('_mta-sts.dl-port.test', port)
     assert len(records) == 1 and records[0].startswith('v=STSv1; id=')
     assert _txt('_smtp._tls.dl-port.test', port) == ['v=TLSRPTv1; rua=mailto:tlsrpt@dl-port.test']
