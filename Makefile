@@ -50,7 +50,7 @@ export ANSIBLE_COLLECTIONS_PATH = $(ABS_BUILD):$(shell ls -d "$(ABS_VENV)"/lib/p
 export ANSIBLE_PYTHON_INTERPRETER = $(ABS_PY)
 
 .PHONY: help sysdeps venv collection get-pip sanity lint docs-lint unit integration test \
-	demo audit bench changelog build clean distclean finding-docs
+	demo audit bench changelog build clean distclean finding-docs role-docs
 
 help:
 	@echo 'make demo      set up everything and audit the bundled lab'
@@ -137,6 +137,10 @@ sanity: venv collection get-pip
 ## lint: ansible-lint, production profile, offline, over the repository.
 lint: venv collection
 	ansible-lint --offline --profile production $$([ -t 1 ] || echo --nocolor)
+
+## role-docs: the variable tables of the roles' README.md, from their meta/argument_specs.yml.
+role-docs: venv
+	$(ABS_PY) hacking/role_readme.py roles/deploy
 
 ## docs-lint: the collection's plugin docs, docsite and links.
 docs-lint: venv collection

@@ -9,14 +9,17 @@
 
 Importable: ``start(dir) -> dict`` (the content of DIR/deploy-lab.json) and ``stop(dir)``.
 
-What runs (addresses in 127.0.0.0/8 only, everything below DIR, nothing under /etc changed; DIR/www and
-DIR/static, the document roots that nginx's and Apache's workers read as nobody, link to directories of
-their own under /tmp, so that DIR may be anywhere - see labproc.public_dir):
+What runs (addresses in 127.0.0.0/8 only, everything below DIR, nothing under /etc changed; the addresses and
+ports below are those of MTA_STS_LAB_SLOT unset, see SLOT);
+DIR/www and DIR/static, the document roots that nginx's and Apache's workers read as nobody, link to
+directories of their own under /tmp, so that DIR may be anywhere - see labproc.public_dir):
 
-- BIND on 127.0.0.1:53 - the zone ``test.`` and one zone per nsupdate domain, RFC 2136 updates with a TSIG
-  key. Port 53 because community.dns.wait_for_txt asks authoritative servers on port 53 only. The zone
-  ``test.`` delegates the PowerDNS domain to PowerDNS, so that a resolver pointed at 127.0.0.1 finds the
-  authoritative servers of every domain the way it would on the Internet.
+- BIND on 127.0.0.1:53 - the zone ``test.`` and one zone per nsupdate domain (``dl-parent.test`` holds three
+  domains: ``PARENT_ZONE``), RFC 2136 updates with a TSIG key. The zone ``test.`` delegates the PowerDNS domain
+  to PowerDNS, so that a resolver pointed at 127.0.0.1 finds the authoritative servers of every domain the way
+  it would on the Internet.
+- A second BIND on 127.0.0.1:``ALT_DNS_PORT`` (not 53), the only server of ``dl-port.test``: a provider whose
+  server listens on another port (the role's DNS wait must ask it there).
 - nginx on 127.0.0.40:443 and :80 - its main config includes DIR/nginx/conf.d/*.conf, the directory the role
   writes its virtual hosts to; one server block stands for hosting "elsewhere" (the static target).
 - PowerDNS Authoritative (sqlite3 backend) on 127.0.0.42:53, its HTTP API on 127.0.0.42:8081.
@@ -60,18 +63,26 @@ if HERE not in sys.path:
 
 import labproc  # noqa: E402  (lives beside this file)
 
+# MTA_STS_LAB_SLOT=N (1-250) moves the lab to 127.0.N.40-46 and its DNS servers (BIND can only listen on
+# 127.0.0.1 here) to ports 20053+N and 21053+N, so that two deploy labs can run at once; unset or 0: the
+# addresses 127.0.0.40-46 and BIND on port 53. The role needs no port 53: it asks its servers on their ports.
+SLOT = int(os.environ.get('MTA_STS_LAB_SLOT') or 0)
+if not 0 <= SLOT <= 250:
+    raise ValueError('MTA_STS_LAB_SLOT must be between 0 and 250, not %d' % SLOT)
+NET = '127.0.%d.' % SLOT
 DNS_IP = '127.0.0.1'
-DNS_PORT = 53
-WEB_IP = '127.0.0.40'
-APACHE_IP = '127.0.0.41'      # Apache httpd, when installed (the role's apache target)
-PDNS_IP = '127.0.0.42'
+DNS_PORT = 20053 + SLOT if SLOT else 53
+ALT_DNS_PORT = 21053 + SLOT if SLOT else 9953  # the second BIND: the only server of ALT_DNS_DOMAINS
+WEB_IP = NET + '40'
+APACHE_IP = NET + '41'        # Apache httpd, when installed (the role's apache target)
+PDNS_IP = NET + '42'          # PowerDNS listens on DNS_PORT too
 PDNS_API_PORT = 8081
-PEBBLE_IP = '127.0.0.43'
-MOTO_IP = '127.0.0.44'
+PEBBLE_IP = NET + '43'
+MOTO_IP = NET + '44'
 MOTO_PORT = 5000
-MX_IP = '127.0.0.45'          # the MX hosts' address: SMTP with STARTTLS on port 25
+MX_IP = NET + '45'            # the MX hosts' address: SMTP with STARTTLS on port 25
 SMTP_PORT = 25
-DOWN_IP = '127.0.0.46'        # nothing listens here (a DNS server that is down); tests may bind it
+DOWN_IP = NET + '46'          # nothing listens here (a DNS server that is down); tests may bind it
 TSIG_NAME = 'deploy-key'
 # A second key that BIND knows but that may update only a few names of one zone ("zone refused").
 LIMITED_TSIG_NAME = 'limited-key'
@@ -96,7 +107,18 @@ DOMAINS = {
     'dl-dnsfault.test': ('nsupdate', ['mx1'], [], True),    # the limited key may not change _mta-sts
     'dl-down.test': ('nsupdate', ['mx1'], [], True),        # the update server goes down
     'dl-killed.test': ('nsupdate', ['mx1'], [], True),      # the run is killed before the DNS update
+    # the checks before changes (tests/integration/test_deploy_checks.py)
+    'dl-port.test': ('nsupdate', ['mx1'], [], True),        # served only by the second BIND, on ALT_DNS_PORT
+    'one.dl-parent.test': ('nsupdate', ['mx1'], [], True),  # three domains inside the zone dl-parent.test
+    'two.dl-parent.test': ('nsupdate', ['mx1'], [], True),
+    'three.dl-parent.test': ('nsupdate', ['mx1'], [], True),
+    'dl-badcert.test': ('nsupdate', ['mx1'], [], True),     # given a certificate for another name
 }
+# Domains that live inside another zone (the zone's name); every other nsupdate domain is a zone of its own.
+PARENT_ZONE = 'dl-parent.test'
+ZONE_OF = dict((domain, PARENT_ZONE) for domain in DOMAINS if domain.endswith('.' + PARENT_ZONE))
+# Zones only the second BIND serves (on ALT_DNS_PORT); the first one knows nothing of them.
+ALT_DNS_DOMAINS = ('dl-port.test',)
 # Names (relative, record types) LIMITED_TSIG_NAME may update, per zone; it may update nothing elsewhere.
 LIMITED_GRANTS = {
     'dl-dnsfault.test': [('mta-sts', 'A AAAA CNAME'), ('_smtp._tls', 'TXT')],
@@ -164,6 +186,8 @@ def _make_certs(root):
     # One certificate for every MX host name: they all share MX_IP.
     mx_names = sorted('%s.%s' % (host, domain) for domain, (_p, mx, _e, _c) in DOMAINS.items() for host in mx)
     out['mx'] = leaf('mx-hosts', *mx_names)
+    # From the lab CA, valid today, but for a name no domain's policy host has: the role must refuse it.
+    out['wrong_name'] = leaf('wrong-name', 'mta-sts.elsewhere.test')
     return out
 
 
@@ -187,26 +211,45 @@ def _soa(origin):
             '@ IN NS ns1.test.']
 
 
+def zone_of(domain):
+    return ZONE_OF.get(domain, domain)
+
+
 def _domain_records(domain):
+    """The records of DOMAIN, owner names relative to its zone."""
     _provider, mx, extra, _cert = DOMAINS[domain]
+    zone = zone_of(domain)
+    suffix = '' if zone == domain else '.' + domain[:-len(zone) - 1]
+
+    def owner(relative):
+        return (relative + suffix) if relative != '@' else (suffix[1:] or '@')
+
     records = [('@', 'MX', '%d %s.%s.' % (10 * (index + 1), host, domain)) for index, host in enumerate(mx)]
     records += [(host, 'A', MX_IP) for host in mx]
     records += list(extra)
-    return records
+    return [(owner(name), rtype, value) for name, rtype, value in records]
 
 
-def _write_bind(root, tsig, limited):
-    bind = _path(root, 'bind')
+def _write_bind(root, tsig, limited, alt=False):
+    """named.conf and zones of the main BIND (port 53) or, with ALT, of the second one (ALT_DNS_PORT)."""
+    bind = _path(root, 'bind-alt' if alt else 'bind')
     zonedir = _path(bind, 'zones')
     if os.path.isdir(zonedir):
         shutil.rmtree(zonedir)  # old zone files and their journals
     os.makedirs(zonedir)
-    zones = {'test': _soa('test') + ['ns1 IN A %s' % DNS_IP, 'ns-pdns IN A %s' % PDNS_IP]}
+    zones = {} if alt else {'test': _soa('test') + ['ns1 IN A %s' % DNS_IP, 'ns-pdns IN A %s' % PDNS_IP]}
     for domain, (provider, _mx, _extra, _cert) in sorted(DOMAINS.items()):
+        if (domain in ALT_DNS_DOMAINS) != alt:
+            continue
         if provider == 'powerdns':
             zones['test'].append('%s. IN NS ns-pdns.test.' % domain)  # delegated to PowerDNS
         elif provider == 'nsupdate':
-            zones[domain] = _soa(domain) + ['%s IN %s %s' % record for record in _domain_records(domain)]
+            zone = zone_of(domain)
+            if zone not in zones:
+                zones[zone] = _soa(zone) if not alt else [
+                    '$ORIGIN %s.' % zone, '$TTL 60', '@ IN SOA ns1 hostmaster ( 1 3600 600 86400 60 )', '@ IN NS ns1',
+                    'ns1 IN A %s' % DNS_IP]  # the NS name's address is 127.0.0.1, but port 53 there knows nothing
+            zones[zone] += ['%s IN %s %s' % record for record in _domain_records(domain)]
     conf = [
         'include "%s";' % tsig['keyfile'],
         'include "%s";' % limited['keyfile'],
@@ -215,7 +258,7 @@ def _write_bind(root, tsig, limited):
         '    pid-file "%s";' % _path(bind, 'named.pid'),
         '    session-keyfile "%s";' % _path(bind, 'session.key'),
         '    managed-keys-directory "%s";' % bind,
-        '    listen-on port %d { %s; };' % (DNS_PORT, DNS_IP),
+        '    listen-on port %d { %s; };' % (ALT_DNS_PORT if alt else DNS_PORT, DNS_IP),
         '    listen-on-v6 { none; };',
         '    recursion no;',
         '    allow-query { any; };',
@@ -530,13 +573,13 @@ def serve_smtp(root):
 # ---------------------------------------------------------------------------------------------------
 # readiness
 
-def _dns_ready(zone, server=DNS_IP):
+def _dns_ready(zone, server=DNS_IP, port=DNS_PORT):
     import dns.message
     import dns.query
     import dns.rcode
 
     try:
-        reply = dns.query.udp(dns.message.make_query(zone, 'SOA'), server, port=DNS_PORT, timeout=0.5)
+        reply = dns.query.udp(dns.message.make_query(zone, 'SOA'), server, port=port, timeout=0.5)
     except Exception:  # noqa: BLE001 - not up yet
         return False
     return reply.rcode() == dns.rcode.NOERROR and bool(reply.answer)
@@ -625,6 +668,8 @@ def _check_free():
         busy.append('%s:%d' % (DNS_IP, DNS_PORT))
     if not _udp_free(PDNS_IP, DNS_PORT) or _tcp_open(PDNS_IP, DNS_PORT):
         busy.append('%s:%d' % (PDNS_IP, DNS_PORT))
+    if not _udp_free(DNS_IP, ALT_DNS_PORT) or _tcp_open(DNS_IP, ALT_DNS_PORT):
+        busy.append('%s:%d' % (DNS_IP, ALT_DNS_PORT))
     for ip, port in ((WEB_IP, 443), (WEB_IP, 80), (APACHE_IP, 443), (APACHE_IP, 80), (PDNS_IP, PDNS_API_PORT),
                      (PEBBLE_IP, 14000), (PEBBLE_IP, 15000), (MOTO_IP, MOTO_PORT), (MX_IP, SMTP_PORT),
                      (DOWN_IP, DNS_PORT)):
@@ -661,6 +706,7 @@ def role_vars(root, info):
         'mailsec_mta_sts_cert_dir': _path(root, 'certs'),
         'mailsec_mta_sts_dns_provider': 'nsupdate',
         'mailsec_mta_sts_dns_ttl': 60,
+        'mailsec_mta_sts_dns_wait_port': DNS_PORT,  # the PowerDNS server's DNS port
         'mailsec_mta_sts_nsupdate': {'server': DNS_IP, 'port': DNS_PORT, 'key_name': info['tsig']['name'],
                                      'key_secret': info['tsig']['secret'], 'key_algorithm': TSIG_ALGORITHM},
         'mailsec_mta_sts_powerdns': {'api_url': info['pdns']['api_url'], 'api_key': info['pdns']['api_key']},
@@ -694,13 +740,14 @@ def start(root, timeout=READY_TIMEOUT):
         if os.path.exists(_path(root, stale)):
             os.remove(_path(root, stale))
     logs = dict((name, _path(root, 'logs', name + '.log'))
-                for name in ('named', 'nginx', 'pdns', 'pebble', 'moto', 'smtp', 'apache'))
+                for name in ('named', 'named-alt', 'nginx', 'pdns', 'pebble', 'moto', 'smtp', 'apache'))
     with_apache = apache_available()
 
     certs = _make_certs(root)
     tsig = _tsig_key(root)
     limited_tsig = _tsig_key(root, LIMITED_TSIG_NAME)
     named_conf, bind_zones = _write_bind(root, tsig, limited_tsig)
+    alt_named_conf, alt_zones = _write_bind(root, tsig, limited_tsig, alt=True)
     nginx_conf, static_root = _write_nginx(root, certs)
     pdns_dir, pdns_key = _write_pdns(root)
     pebble_conf = _write_pebble(root, certs)
@@ -715,6 +762,7 @@ def start(root, timeout=READY_TIMEOUT):
     pebble_env = dict(os.environ, PEBBLE_VA_NOSLEEP='1', PEBBLE_WFE_NONCEREJECT='0')
     commands = [
         ('named', [_which('named'), '-g', '-c', named_conf], None),
+        ('named-alt', [_which('named'), '-g', '-c', alt_named_conf], None),
         ('nginx', nginx_commands(root)['start'], None),
         ('pdns', [_which('pdns_server'), '--config-dir=%s' % pdns_dir], None),
         ('pebble', [_which('pebble'), '-config', pebble_conf, '-dnsserver', '%s:%d' % (DNS_IP, DNS_PORT)], pebble_env),
@@ -731,6 +779,7 @@ def start(root, timeout=READY_TIMEOUT):
         _save_pids(root, procs)
         checks = {
             'named': lambda: all(_dns_ready(zone) for zone in bind_zones),
+            'named-alt': lambda: all(_dns_ready(zone, port=ALT_DNS_PORT) for zone in alt_zones),
             'nginx': lambda: _https_ready(WEB_IP, 443, _path(root, 'ca.pem'), 'mta-sts.dl-static.test'),
             'pdns': lambda: _pdns_ready(pdns_key),
             'pebble': lambda: _https_ready(PEBBLE_IP, 14000, _path(root, 'ca.pem'), PEBBLE_IP),
@@ -788,6 +837,8 @@ def start(root, timeout=READY_TIMEOUT):
         'smtp': {'ip': MX_IP, 'port': SMTP_PORT},
         'down_ip': DOWN_IP,
         'bind': {'conf': named_conf, 'zone_dir': _path(root, 'bind', 'zones'), 'zones': bind_zones},
+        'alt_dns': {'ip': DNS_IP, 'port': ALT_DNS_PORT, 'conf': alt_named_conf, 'zones': alt_zones},
+        'wrong_name_cert': certs['wrong_name'],
         'nginx': {'ip': WEB_IP, 'prefix': _path(root, 'nginx'), 'conf': nginx_conf,
                   'conf_dir': _path(root, 'nginx', 'conf.d'), 'www': www,
                   'static_root': static_root, 'commands': nginx_commands(root)},
@@ -798,7 +849,8 @@ def start(root, timeout=READY_TIMEOUT):
                    'root': _path(root, 'pebble', 'root.pem')},
         'route53': {'endpoint_url': 'http://%s:%d' % (MOTO_IP, MOTO_PORT), 'zones': route53_zones,
                     'access_key': 'testing', 'secret_key': 'testing', 'region': 'us-east-1'},
-        'domains': dict((domain, {'provider': provider, 'mx': ['%s.%s' % (host, domain) for host in mx]})
+        'domains': dict((domain, {'provider': provider, 'zone': zone_of(domain),
+                                  'mx': ['%s.%s' % (host, domain) for host in mx]})
                         for domain, (provider, mx, _extra, _cert) in DOMAINS.items()),
         'pids': dict((name, proc.pid) for name, proc in procs.items()),
         'logs': logs,

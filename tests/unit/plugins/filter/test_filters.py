@@ -73,4 +73,4 @@ def test_txt_value_refuses_an_unknown_provider():
 
 def test_filter_plugins_register_their_filters():
     assert set(mta_sts.FilterModule().filters()) == {'parse_record', 'parse_policy', 'audit_table', 'domain_verdicts'}
-    assert set(deploy.FilterModule().filters()) == {'txt_value', 'tlsrpt_record'}
+    assert set(deploy.FilterModule().filters()) == {'txt_value', 'tlsrpt_record'} | set(deploy.DECISIONS)
