@@ -410,7 +410,7 @@ def test_enforce_is_refused_when_a_live_mx_host_is_not_covered(lab):
     line = _failure_line(run, 'dl-enforce.test')
     assert line.startswith('dl-enforce.test (preflight, nothing was changed)')
     assert 'mx-not-covered: MX host mx2.dl-enforce.test matches no mx pattern' in line
-    assert 'tlsrpt-missing: no v=TLSRPTv1 record at _smtp._tls.dl-enforce.test' in line
+    assert 'tlsrpt-missing: no record beginning with' in line and '_smtp._tls.dl-enforce.test' in line
     assert run.changed == 0, run
     assert _state(lab, 'dl-enforce.test') == before
 
@@ -480,7 +480,7 @@ def test_enforce_override_switches_loudly(lab):
     assert run.rc == 0, run
     # At the domain, with every blocker's code and message, and again at the end of the run.
     assert ('ENFORCE OVERRIDE: %s switches to mode enforce although the audit says it is not ready' % domain) in run.output
-    assert '  tlsrpt-missing: no v=TLSRPTv1 record at _smtp._tls.%s' % domain in run.output
+    assert '  tlsrpt-missing: no record beginning with' in run.output and '_smtp._tls.%s' % domain in run.output
     assert 'ENFORCE OVERRIDE: switched to mode enforce although the audit said not ready:' in run.output
     assert '  %s - tlsrpt-missing' % domain in run.output
     # ... and in the role's results, published with set_stats.
