@@ -254,28 +254,34 @@ DETAILS = {
     'tlsrpt-missing': 'TLS-RPT is not part of the verdict, but without it nobody hears about senders that cannot '
                       'deliver - which is how to know when ``enforce`` is safe.',
     'tlsrpt-reported-failures': 'Only when the audit is given a summary of received TLS-RPT reports (``tlsrpt_summary``).',
-    'txt-field-duplicate': ('RFC 8461 section 3.2 asks parsers of the TXT record and of the policy to ignore every repeat of a '
+    'txt-field-duplicate': (
+        'RFC 8461 section 3.2 asks parsers of the TXT record and of the policy to ignore every repeat of a '
         'field but the first; a second ``id`` does not make the record invalid, but senders that read it '
         'another way may disagree on the policy id, so keep one.'),
-    'txt-ignored': ('Only a record beginning with exactly ``v=STSv1;`` counts (RFC 8461 section 3.1). The ABNF would '
+    'txt-ignored': (
+        'Only a record beginning with exactly ``v=STSv1;`` counts (RFC 8461 section 3.1). The ABNF would '
         'allow a space before the semicolon, but senders apply the sentence "records that do not begin with '
         'v=STSv1; are discarded" (erratum 6285 reports the conflict), so ``v=STSv1 ; id=1``, ``v=STSv1`` '
         'alone and ``v=STSv10; id=1`` are discarded; the message names each record and what to change. When '
         'nothing else is left, ``txt-missing`` fails the domain.'),
-    'policy-blank-line': ('The ABNF of RFC 8461 section 3.2 (``sts-policy-record = sts-policy-field *WSP *(sts-policy-term '
+    'policy-blank-line': (
+        'The ABNF of RFC 8461 section 3.2 (``sts-policy-record = sts-policy-field *WSP *(sts-policy-term '
         'sts-policy-field *WSP) [sts-policy-term]``, ``sts-policy-term = LF / CRLF``) allows no empty or '
         'whitespace-only line and at most one line ending after the last field. mox, go-mtasts and '
         'postfix-tlspol discard such a policy, so the domain is not protected by them. The message gives the '
         'line numbers to remove.'),
-    'policy-mx-invalid': ('RFC 8461 section 3.2: "the mx value MUST specify the Punycode-encoded A-label ... and not the '
+    'policy-mx-invalid': (
+        'RFC 8461 section 3.2: "the mx value MUST specify the Punycode-encoded A-label ... and not the '
         'Unicode-encoded U-label"; the message gives the A-label form to write. The deploy role\'s renderer '
         '(``mailsec.mta_sts.policy``) converts U-labels itself.'),
-    'policy-field-duplicate': ('RFC 8461 section 3.2: "If any non-repeated field -- i.e., all fields excepting mx -- is duplicated, '
+    'policy-field-duplicate': (
+        'RFC 8461 section 3.2: "If any non-repeated field -- i.e., all fields excepting mx -- is duplicated, '
         'all entries except for the first SHALL be ignored." The policy stays valid and the first value is '
         'the one in force (``mode: none`` first means the policy is in mode none); the message names the '
         'lines senders ignore. A repeat whose value is itself invalid (``mode: strict``) fails with that '
         "field's code, because senders such as mox reject the policy then."),
-    'tlsrpt-invalid': ('Checked against the ABNF of :RFC:`8460#section-3`: the record begins with exactly ``v=TLSRPTv1;``, '
+    'tlsrpt-invalid': (
+        'Checked against the ABNF of :RFC:`8460#section-3`: the record begins with exactly ``v=TLSRPTv1;``, '
         'fields are separated by ``;`` (spaces and tabs around it allowed, nowhere else), every ``rua`` URI '
         'is ``mailto:`` or ``https://`` without a raw ``,`` or ``!``, extension names are a letter or digit '
         'then up to 31 letters, digits, ``_``, ``-``, ``.``, and values are visible ASCII other than ``=`` '

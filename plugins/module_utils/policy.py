@@ -150,7 +150,7 @@ def check_policy(text):
 
 
 _FIELD_CODES = {'version': 'policy-version-invalid', 'mode': 'policy-mode-invalid',
-                  'max_age': 'policy-max-age-invalid'}
+                'max_age': 'policy-max-age-invalid'}
 
 
 def _read_line(number, line, errors):
