@@ -135,7 +135,8 @@ def test_the_execution_environment_definitions():
 
 @pytest.mark.skipif(shutil.which('ansible-builder') is None, reason='ansible-builder is not installed')
 def test_ansible_builder_creates_the_build_context(tmp_path, installed):
-    shutil.copy(os.path.join(REPO_ROOT, 'execution-environment.yml'), str(tmp_path))
+    for name in ('execution-environment.yml', 'ee-requirements.txt'):  # the EE definition and its pinned Python libraries
+        shutil.copy(os.path.join(REPO_ROOT, name), str(tmp_path))
     for tarball in glob.glob(os.path.join(installed[1], 'mailsec-mta_sts-*.tar.gz')):
         shutil.copy(tarball, str(tmp_path))
     subprocess.run(['ansible-builder', 'create', '-c', str(tmp_path / 'context')], cwd=str(tmp_path), check=True,
