@@ -427,13 +427,7 @@ def serve_python(config_path):
             conn.close()
 
     def garbage():
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind((garbage_conf['ip'], garbage_conf['port']))
-        listener.listen(128)
-        while True:
-            conn = listener.accept()[0]
-            threading.Thread(target=garbage_one, args=(conn,), daemon=True).start()
+        _accept_forever((garbage_conf['ip'], garbage_conf['port']), garbage_one)
 
     def tls_broken_one(conn):
         # Announces STARTTLS and agrees to it, then sends bytes that are no TLS record.
@@ -459,13 +453,7 @@ def serve_python(config_path):
             conn.close()
 
     def tls_broken():
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind((config['tls_broken']['ip'], config['smtp_port']))
-        listener.listen(128)
-        while True:
-            conn = listener.accept()[0]
-            threading.Thread(target=tls_broken_one, args=(conn,), daemon=True).start()
+        _accept_forever((config['tls_broken']['ip'], config['smtp_port']), tls_broken_one)
 
     # RFC 9110 section 15.2: interim responses (100, 103) before the final one; nginx cannot send them
     interim_conf = config['interim']
@@ -505,13 +493,7 @@ def serve_python(config_path):
             conn.close()
 
     def interim():
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind((interim_conf['ip'], interim_conf['port']))
-        listener.listen(128)
-        while True:
-            conn = listener.accept()[0]
-            threading.Thread(target=interim_one, args=(conn,), daemon=True).start()
+        _accept_forever((interim_conf['ip'], interim_conf['port']), interim_one)
 
     for target in (silent, garbage, tls_broken, interim):
         threading.Thread(target=target, daemon=True).start()
@@ -861,5 +843,19 @@ def main(argv=None):
     return 2
 
 
+def _accept_forever(address, handle):
+    """Accept on ``address`` and hand each connection to ``handle`` in a thread of its own (lab servers only)."""
+    import threading
+
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(address)
+    listener.listen(128)
+    while True:
+        conn = listener.accept()[0]
+        threading.Thread(target=handle, args=(conn,), daemon=True).start()
+
+
 if __name__ == '__main__':
     sys.exit(main())
+
