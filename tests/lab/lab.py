@@ -858,4 +858,3 @@ def _accept_forever(address, handle):
 
 if __name__ == '__main__':
     sys.exit(main())
-
