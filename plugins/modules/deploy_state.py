@@ -13,8 +13,8 @@ short_description: Read and record when each MTA-STS policy id of a domain was a
 version_added: 0.3.0
 description:
   - Keeps the announcement state of one domain in a JSON file on the web host, beside the policy but outside the
-    document root it is served from - C({"domain": ..., "announcements": [{"id", "mode", "max_age", "mx",
-    "announced_at"}, ...]}), newest last.
+    document root it is served from - an object with C(domain) and C(announcements), a list of C(id), C(mode),
+    C(max_age), C(mx) and C(announced_at), newest last.
   - Senders cache a policy up to its max_age after they fetched it (RFC 8461 sections 3.3 and 5.1). The role
     M(mailsec.mta_sts.deploy) waits from these times before it switches MX records, removes a policy after an
     opt-out (RFC 8461 section 8.3) or raises max_age.
