@@ -87,6 +87,7 @@ DECISIONS = {
     'deploy_live_announcement': lifecycle.live_announcement,
     'deploy_caches_clear_at': _caches_clear_at,
     'deploy_lifecycle': lifecycle.plan,
+    'deploy_lifecycle_announced': lifecycle.after_announcement,
     'deploy_opt_out_records': lifecycle.opt_out_records,
 }
 

@@ -347,9 +347,7 @@ def plan(entry, settled, state_result, settings):
             pending, _changed = record(state, 'pending', 'none', result['max_age'], [], now)
             opt_out['phase'] = 'publish'
             opt_out['earliest_removal'] = format_time(caches_clear_at(pending, 'pending'))
-            result['lines'].append('OPT-OUT %s: publishing mode none with a new id (RFC 8461 section 8.3); the '
-                                   'records and the policy host can be removed at the earliest at %s'
-                                   % (domain, opt_out['earliest_removal']))
+            result['lines'].append(_publish_none_line(domain, opt_out['earliest_removal'], False))
         result['removing'] = opt_out['phase'] == 'remove'
         return result
 
@@ -358,13 +356,11 @@ def plan(entry, settled, state_result, settings):
         steps = _entry_or(entry, 'max_age_steps', settings.get('max_age_steps'))
         # With max_age staging, the downgrade keeps the max_age senders have now.
         result.update(mode='testing', downgrade=True, max_age=last['max_age'] if steps and last else max_age)
-        held = caches_clear_at(record(state, 'pending', 'testing', max_age, [], now)[0], 'pending')
-        result['lines'].append(
-            'EMERGENCY DOWNGRADE %s: mode testing instead of enforce, with a new policy id, without the readiness '
-            'gate. Senders switch when they next fetch the policy: on their next mail they see the new id and '
-            'refetch (RFC 8461 section 5.1); a sender that does not check the record keeps its cached enforce '
-            'policy until its max_age ends - at the latest %s. Set emergency_downgrade back to false (and mode '
-            'to what you want) once the cause is fixed.' % (domain, format_time(held)))
+        done = last is not None and last['id'] == live_id and last['mode'] == 'testing'
+        held = caches_clear_at(state, live_id) if done else \
+            caches_clear_at(record(state, 'pending', 'testing', max_age, [], now)[0], 'pending')
+        result['held_until'] = format_time(held)
+        result['lines'].append(_downgrade_line(domain, result['held_until'], done))
         return result
 
     steps = _entry_or(entry, 'max_age_steps', settings.get('max_age_steps'))
@@ -374,6 +370,42 @@ def plan(entry, settled, state_result, settings):
         result.update(max_age=staging['max_age'], staging=staging)
         result['lines'].append('MAX_AGE STAGING %s: max_age %d - %s' % (domain, staging['max_age'], staging['reason']))
     return result
+
+
+def _downgrade_line(domain, held_until, announced):
+    return ('EMERGENCY DOWNGRADE %s: mode testing instead of enforce, with a new policy id, without the readiness '
+            'gate. Senders switch when they next fetch the policy: on their next mail they see the new id and '
+            'refetch (RFC 8461 section 5.1); a sender that does not check the record keeps its cached enforce '
+            'policy until its max_age ends - at the latest %s%s. Set emergency_downgrade back to false (and mode '
+            'to what you want) once the cause is fixed.'
+            % (domain, held_until, '' if announced else ' (estimated: the max_age counts from the moment DNS '
+                                                        'announces the new id in this run)'))
+
+
+def _publish_none_line(domain, earliest, announced):
+    return ('OPT-OUT %s: publishing mode none with a new id (RFC 8461 section 8.3); the records and the policy '
+            'host can be removed at the earliest at %s%s' % (domain, earliest, '' if announced else
+                                                            ' (estimated: counted from when DNS announces the id)'))
+
+
+def after_announcement(life, state_result):
+    """The decision of plan() with its times taken from the state after this run recorded its new id.
+
+    plan() runs before the announcement and can only estimate them from the start of the run.
+    """
+    life = dict(life)
+    state = (state_result or {}).get('state') or {}
+    last = newest(state)
+    if not last:
+        return life
+    if life.get('downgrade') and last['mode'] == 'testing':
+        life['held_until'] = format_time(caches_clear_at(state, last['id']))
+        life['lines'] = [_downgrade_line(life['domain'], life['held_until'], True)]
+    opt_out = life.get('opt_out')
+    if opt_out and opt_out.get('phase') == 'publish' and last['mode'] == 'none':
+        life['opt_out'] = dict(opt_out, earliest_removal=format_time(earliest_removal(state)))
+        life['lines'] = [_publish_none_line(life['domain'], life['opt_out']['earliest_removal'], True)]
+    return life
 
 
 def opt_out_records(settled, remove_tlsrpt):

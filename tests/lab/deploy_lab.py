@@ -72,6 +72,8 @@ if not 0 <= SLOT <= 250:
 NET = '127.0.%d.' % SLOT
 DNS_IP = '127.0.0.1'
 DNS_PORT = 20053 + SLOT if SLOT else 53
+# MTA_STS_DEPLOY_LAB_DNS_PORT moves the first BIND to another port when 20053+N is taken by another lab (the bench's).
+DNS_PORT = int(os.environ.get('MTA_STS_DEPLOY_LAB_DNS_PORT') or DNS_PORT)
 ALT_DNS_PORT = 21053 + SLOT if SLOT else 9953  # the second BIND: the only server of ALT_DNS_DOMAINS
 WEB_IP = NET + '40'
 APACHE_IP = NET + '41'        # Apache httpd, when installed (the role's apache target)

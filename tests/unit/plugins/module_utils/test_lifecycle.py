@@ -297,3 +297,19 @@ def test_plan_stages_max_age_with_the_reports():
 def test_downgrade_with_staging_keeps_the_max_age_senders_have():
     result = decide(entry={'emergency_downgrade': True}, max_age_steps=[600, 6000])
     assert result['max_age'] == 600
+
+
+def test_times_are_taken_again_from_the_recorded_announcement():
+    life = decide(entry={'emergency_downgrade': True}, now=100)
+    assert 'estimated' in life['lines'][0]
+    recorded = {'state': state(('a1', 'enforce', 600, 0), ('b2', 'testing', 600, 130))}
+    exact = lc.after_announcement(life, recorded)
+    assert exact['held_until'] == lc.format_time(at(730)) and 'estimated' not in exact['lines'][0]
+    opted = decide(entry={'state': 'absent'}, now=100)
+    exact = lc.after_announcement(opted, {'state': state(('a1', 'enforce', 600, 0), ('n0', 'none', 60, 140))})
+    assert exact['opt_out']['earliest_removal'] == lc.format_time(at(740))
+    assert 'at the earliest at %s' % lc.format_time(at(740)) in exact['lines'][0]
+    # A second run of a downgrade knows the time already.
+    again = decide(entry={'emergency_downgrade': True}, settled={'live_id': 'b2', 'live_mode': 'testing'},
+                   current=recorded['state'], now=200)
+    assert again['held_until'] == lc.format_time(at(730)) and 'estimated' not in again['lines'][0]
