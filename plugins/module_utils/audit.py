@@ -212,7 +212,7 @@ class Auditor(object):
         try:
             # What does not depend on anything else starts at once, so a silent server costs one timeout.
             policy = start(resolve_and_fetch_policy(self.dns, domain, options.timeout, self.ssl_context,
-                                                    address_filter=self._policy_address_refused))
+                                                    address_filter=self.addresses.policy_host_refusal))
             consistency = None
             if options.check_consistency:
                 consistency_evidence = {'zone': None, 'servers': [], 'consistent': None}
@@ -278,14 +278,6 @@ class Auditor(object):
         via = ' (through CNAME %s)' % ' -> '.join(mx_lookup.cname_chain) if mx_lookup.cname_chain else ''
         result['findings'].append(finding('domain-nxdomain', '%s does not exist in DNS (NXDOMAIN%s): it receives '
                                           'no mail and can publish no MTA-STS policy' % (domain, via)))
-
-    def _policy_address_refused(self, host, address):
-        """The address policy for the policy host: None, or the finding for an address not contacted."""
-        reason = self.addresses.refusal(address)
-        if reason is None:
-            return None
-        return finding('policy-host-private-address', '%s resolves to %s, a %s address: not contacted '
-                       '(senders on the internet cannot reach it; see allow_private_addresses)' % (host, address, reason))
 
     # -- MX hosts -----------------------------------------------------------------------------
 
