@@ -383,9 +383,9 @@ def _downgrade_line(domain, held_until, announced):
 
 
 def _publish_none_line(domain, earliest, announced):
+    estimate = '' if announced else ' (estimated: counted from when DNS announces the id)'
     return ('OPT-OUT %s: publishing mode none with a new id (RFC 8461 section 8.3); the records and the policy '
-            'host can be removed at the earliest at %s%s' % (domain, earliest, '' if announced else
-                                                            ' (estimated: counted from when DNS announces the id)'))
+            'host can be removed at the earliest at %s%s' % (domain, earliest, estimate))
 
 
 def after_announcement(life, state_result):
