@@ -213,7 +213,7 @@ def test_opt_out_removal_interrupted_then_completed(lab):
 
 # --- max_age staging -------------------------------------------------------------------------------------
 
-STAGED = {'domain': 'dl-staging.test', 'max_age_steps': [3, 6]}
+STAGED = {'domain': 'dl-staging.test', 'max_age_steps': [25, 50]}  # steps longer than a run (~20 s)
 CLEAN = {'dl-staging.test': {'successful_sessions': 50, 'failed_sessions': 0, 'failure_types': {}}}
 FAILING = {'dl-staging.test': {'successful_sessions': 50, 'failed_sessions': 2,
                                'failure_types': {'certificate-expired': 2}}}
@@ -223,25 +223,24 @@ def test_staging_starts_at_the_first_step_and_waits_for_it(lab):
     domain = 'dl-staging.test'
     run = lab.deploy([STAGED], extra={'mailsec_mta_sts_tlsrpt_summary': CLEAN})
     assert run.rc == 0, run
-    assert 'max_age: 3\n' in lab.fetch(domain)[2]
+    assert 'max_age: 25\n' in lab.fetch(domain)[2]
     announced = _time(_state(lab, domain)['announcements'][-1]['announced_at'])
     run = lab.deploy([STAGED], extra={'mailsec_mta_sts_tlsrpt_summary': CLEAN})
     assert run.rc == 0, run
     assert run.changed == 0, run
-    due = (announced + datetime.timedelta(seconds=3)).strftime('%Y-%m-%dT%H:%M:%SZ')
-    if _utcnow() < announced + datetime.timedelta(seconds=3):
-        assert 'the next step 6 is due at %s' % due in run.output
+    due = (announced + datetime.timedelta(seconds=25)).strftime('%Y-%m-%dT%H:%M:%SZ')
+    assert 'the next step 50 is due at %s' % due in run.output
 
 
 def test_staging_holds_while_reports_show_failures_or_are_missing(lab):
     domain = 'dl-staging.test'
-    _sleep_until(_time(_state(lab, domain)['announcements'][-1]['announced_at']) + datetime.timedelta(seconds=3))
+    _sleep_until(_time(_state(lab, domain)['announcements'][-1]['announced_at']) + datetime.timedelta(seconds=25))
     for summary, why in ((FAILING, 'senders reported 2 failed session(s)'), ({}, 'no TLS-RPT summary for dl-staging.test')):
         run = lab.deploy([STAGED], extra={'mailsec_mta_sts_tlsrpt_summary': summary})
         assert run.rc == 0, run
         assert run.changed == 0, run
-        assert 'the next step 6 is due, but %s' % why in run.output
-        assert 'max_age: 3\n' in lab.fetch(domain)[2]
+        assert 'the next step 50 is due, but %s' % why in run.output
+        assert 'max_age: 25\n' in lab.fetch(domain)[2]
 
 
 def test_staging_raise_interrupted_after_dns_then_completed_with_a_later_start(lab):
@@ -254,7 +253,7 @@ def test_staging_raise_interrupted_after_dns_then_completed_with_a_later_start(l
     killed_at = _utcnow().replace(microsecond=0)
     assert held.kill() == -signal.SIGKILL
     new_id = base._sts_id(lab, domain)
-    assert new_id != old_id and 'max_age: 6\n' in lab.fetch(domain)[2]
+    assert new_id != old_id and 'max_age: 50\n' in lab.fetch(domain)[2]
     assert _state(lab, domain)['announcements'][-1]['id'] == old_id
 
     time.sleep(1.2)
@@ -265,7 +264,7 @@ def test_staging_raise_interrupted_after_dns_then_completed_with_a_later_start(l
     assert _changed_tasks(run.output) == ['Record when %s announced its policy id (state in %s)'
                                           % (domain, lab.info['role_vars']['mailsec_mta_sts_state_dir'])], run
     last = _state(lab, domain)['announcements'][-1]
-    assert last['id'] == new_id and last['max_age'] == 6
+    assert last['id'] == new_id and last['max_age'] == 50
     assert _time(last['announced_at']) >= rerun_at > killed_at
     assert 'the last step is reached' in run.output
     run = lab.deploy([STAGED], extra={'mailsec_mta_sts_tlsrpt_summary': CLEAN})
