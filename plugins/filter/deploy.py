@@ -11,7 +11,7 @@ means); they are internal to the role and documented in module_utils/deploy.py.
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.text.converters import to_text
 
-from ansible_collections.mailsec.mta_sts.plugins.module_utils import deploy
+from ansible_collections.mailsec.mta_sts.plugins.module_utils import deploy, lifecycle
 from ansible_collections.mailsec.mta_sts.plugins.module_utils.record import RecordError
 from ansible_collections.mailsec.mta_sts.plugins.module_utils.txt import TxtError, provider_txt_value, render_tlsrpt_record
 
@@ -47,7 +47,7 @@ def _wrap(function, name):
     def wrapped(*args, **kwargs):
         try:
             return function(*args, **kwargs)
-        except (deploy.DeployError, KeyError, TypeError, ValueError) as exc:
+        except (deploy.DeployError, lifecycle.LifecycleError, KeyError, TypeError, ValueError) as exc:
             raise AnsibleFilterError('%s: %s' % (name, exc))
     wrapped.__name__ = name
     wrapped.__doc__ = function.__doc__
@@ -56,6 +56,11 @@ def _wrap(function, name):
 
 def _failure_reason(failed_task, failed_result, stage, provider_hint=''):
     return deploy.failure_reason(_task(failed_task), failed_result, stage, provider_hint)
+
+
+def _caches_clear_at(state, policy_id):
+    when = lifecycle.caches_clear_at(state, policy_id)
+    return lifecycle.format_time(when) if when else None
 
 
 DECISIONS = {
@@ -79,6 +84,8 @@ DECISIONS = {
     'deploy_needs_rollback': deploy.needs_rollback,
     'deploy_failure_line': deploy.failure_line,
     'deploy_audit_failures': deploy.audit_failure_lines,
+    'deploy_live_announcement': lifecycle.live_announcement,
+    'deploy_caches_clear_at': _caches_clear_at,
 }
 
 

@@ -113,6 +113,9 @@ DOMAINS = {
     'two.dl-parent.test': ('nsupdate', ['mx1'], [], True),
     'three.dl-parent.test': ('nsupdate', ['mx1'], [], True),
     'dl-badcert.test': ('nsupdate', ['mx1'], [], True),     # given a certificate for another name
+    'dl-downgrade.test': ('nsupdate', ['mx1'], [], True),   # lifecycle: emergency downgrade enforce -> testing
+    'dl-optout.test': ('nsupdate', ['mx1'], [], True),      # lifecycle: opt-out (RFC 8461 section 8.3)
+    'dl-staging.test': ('nsupdate', ['mx1'], [], True),     # lifecycle: max_age staging
 }
 # Domains that live inside another zone (the zone's name); every other nsupdate domain is a zone of its own.
 PARENT_ZONE = 'dl-parent.test'
@@ -704,6 +707,7 @@ def role_vars(root, info):
         'mailsec_mta_sts_apache_reload_command': apache_commands(root)['reload'],
         'mailsec_mta_sts_cert_source': 'files',
         'mailsec_mta_sts_cert_dir': _path(root, 'certs'),
+        'mailsec_mta_sts_state_dir': _path(root, 'state'),  # the announcement state (outside the document roots)
         'mailsec_mta_sts_dns_provider': 'nsupdate',
         'mailsec_mta_sts_dns_ttl': 60,
         'mailsec_mta_sts_dns_wait_port': DNS_PORT,  # the PowerDNS server's DNS port
