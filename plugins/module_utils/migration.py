@@ -23,17 +23,15 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import calendar
 import email.utils
-import re
 import time
 
+from . import lifecycle
 from .domain import DomainError, comparable_name, normalize_domain
 from .findings import finding
 from .policy import is_valid_mx_pattern, pattern_matcher
 
 MAX_PLANNED_HOSTS = 100
-_ISO = re.compile(r'^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.\d+)?(?:Z|[+-]00:?00)?$')
 
 
 class MigrationError(ValueError):
@@ -47,15 +45,6 @@ def iso(seconds):
     if seconds is None:
         return None
     return time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(int(-(-seconds // 1))))  # rounded up: never earlier
-
-
-def parse_iso(text):
-    """Seconds since the epoch of a UTC ISO 8601 time (``2026-12-02T01:40:00Z``); MigrationError otherwise."""
-    found = _ISO.match(str(text or '').strip())
-    if not found:
-        raise MigrationError('%r is not a UTC time in ISO 8601 (like 2026-12-02T01:40:00Z)' % (text,))
-    fields = [int(part) for part in found.groups()]
-    return float(calendar.timegm(tuple(fields) + (0, 0, 0)))
 
 
 def parse_http_date(text):
@@ -224,56 +213,59 @@ def migration_mx(settled, planned, served_mx=None):
             'dropped': dropped, 'stage': 'drop' if switched else 'cover'}
 
 
-def _announcements(state):
-    items = (state or {}).get('announcements') or []
-    out = []
-    for item in items:
-        if not isinstance(item, dict):
-            raise MigrationError('an announcement of the state is not a dict: %r' % (item,))
-        try:
-            out.append({'id': item.get('id'), 'mode': item.get('mode'), 'max_age': int(item.get('max_age') or 0),
-                        'mx': list(item.get('mx') or []), 'at': parse_iso(item.get('announced_at'))})
-        except (TypeError, ValueError) as exc:
-            raise MigrationError('an announcement of the state cannot be read (%s): %r' % (exc, item))
-    return out
+def to_seconds(value):
+    """Seconds since the epoch of a time given as seconds, ISO 8601 UTC text or an aware datetime."""
+    if value is None:
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    try:
+        return (lifecycle.parse_time(value) - lifecycle.parse_time('1970-01-01T00:00:00Z')).total_seconds()
+    except lifecycle.LifecycleError as exc:
+        raise MigrationError(str(exc))
 
 
 def earliest_switch(state, planned):
-    """When the MX records may name ``planned`` hosts, from the announcements (newest last) of the state.
+    """When the MX records may name the ``planned`` hosts, from the announcement state (newest last).
 
-    Returns ``{'covered', 'covering_id', 'covering_since', 'earliest_switch' (seconds or None), 'limits'}``.
-    ``covered`` is False when the newest announcement does not cover every planned host: no time yet.
-    Each superseded announcement in mode enforce that misses a planned host limits the switch to its successor's
-    announcement plus its own max_age (RFC 8461 section 3.3: senders cache it that long, and no longer).
-    The state knows nothing older than its oldest announcement: when that one covers, the policy before it is
-    taken to have had the same max_age and to have been replaced at that announcement (safe by construction:
-    the role records a live id it did not announce as announced when it first saw it).
+    Returns ``{'covered', 'covering_id', 'covering_since', 'earliest_switch'}`` (times in seconds). ``covered`` is
+    False when the newest announcement does not cover every planned host: no time yet. Otherwise the covering
+    policy is the first of the newest announcements that all cover them, and the switch waits until no sender can
+    hold a policy announced before it (``lifecycle.caches_clear_at``: every earlier policy's max_age after its
+    successor was announced; RFC 8461 sections 3.3 and 5.1). When the state knows nothing before the covering
+    announcement (it recorded the live id when it first saw it), the policy before is taken to have had the same
+    max_age and to have been replaced then, so the wait is never shorter than the covering policy's max_age.
     """
     planned = normalize_hosts(planned)
-    items = _announcements(state)
-    if not items or covering(items[-1]['mx'], planned)[1]:
-        return {'covered': False, 'covering_id': None, 'covering_since': None, 'earliest_switch': None, 'limits': []}
+    none = {'covered': False, 'covering_id': None, 'covering_since': None, 'earliest_switch': None}
+    if not (state or {}).get('announcements'):
+        return none
+    try:
+        state = lifecycle.check_state(state, state.get('domain'))
+    except lifecycle.LifecycleError as exc:
+        raise MigrationError(str(exc))
+    items = state['announcements']
+    if covering(items[-1]['mx'], planned)[1]:
+        return none
     first = len(items) - 1
     while first > 0 and not covering(items[first - 1]['mx'], planned)[1]:
         first -= 1
-    limits = []
-    for index, item in enumerate(items[:-1]):
-        if item['mode'] == 'enforce' and covering(item['mx'], planned)[1]:
-            limits.append({'id': item['id'], 'max_age': item['max_age'],
-                           'until': items[index + 1]['at'] + item['max_age']})
+    cover = items[first]
+    since = to_seconds(cover['announced_at'])
+    clear = to_seconds(lifecycle.caches_clear_at({'domain': state['domain'], 'announcements': items[:first + 1]},
+                                               cover['id']))
     if first == 0:
-        oldest = items[0]
-        limits.append({'id': None, 'max_age': oldest['max_age'], 'until': oldest['at'] + oldest['max_age']})
-    return {'covered': True, 'covering_id': items[-1]['id'], 'covering_since': items[first]['at'],
-            'earliest_switch': max(limit['until'] for limit in limits) if limits else items[first]['at'],
-            'limits': limits}
+        clear = max(clear, since + cover['max_age'])
+    return {'covered': True, 'covering_id': cover['id'], 'covering_since': since, 'earliest_switch': clear}
 
 
 def migration_report(domain, plan, state, now, check_mode=False):
     """What a run says about a domain's MX migration: a dict for the results and ``message``, one line.
 
-    ``plan`` is ``migration_mx``'s answer, ``state`` the announcement state after this run's announcement.
+    ``plan`` is ``migration_mx``'s answer, ``state`` the announcement state after this run's announcement,
+    ``now`` the run's time (seconds, or the ISO text of mailsec.mta_sts.deploy_state's ``now``).
     """
+    now = to_seconds(now)
     planned = plan['planned']
     report = {'domain': domain, 'planned_mx': planned, 'stage': plan['stage'], 'policy_mx': plan['mx'],
               'dropped': plan['dropped'], 'switched': plan['switched'], 'covering_id': None,
