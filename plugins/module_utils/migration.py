@@ -189,21 +189,23 @@ def judge_planned_mx(planned, policy_evidence, parsed, now):
 
 # -- the deploy role ----------------------------------------------------------------------------------------
 
-def migration_mx(settled, planned, served_mx=None):
+def migration_mx(settled, planned, live=None):
     """The mx patterns of this run's policy during an MX migration, and whether the MX records were switched.
 
+    ``settled`` is the role's settled entry (deploy.settle_entry), ``live`` the audit's result for the domain.
     Until the live MX hosts are all planned ones: the current patterns (the entry's mx, else the live MX hosts)
     plus the planned hosts. Once they are (the switch was made): the planned hosts only, dropping the old ones
-    (``dropped``: the patterns of the served policy, ``served_mx``, and the current ones that go).
+    (``dropped``: the patterns of the served policy that go; none once the served policy lists only planned hosts).
     """
     planned = normalize_hosts(planned)
+    served_mx = ((live or {}).get('policy') or {}).get('mx') or []
     current = [comparable_name(name) for name in (settled.get('mx') or settled.get('live_mx') or [])]
     live = [comparable_name(name) for name in settled.get('live_mx') or []]
     switched = bool(settled.get('live_mx_known')) and bool(live) and not covering(planned, live)[1]
     if switched:
         mx = list(planned)
         dropped = []
-        for pattern in [comparable_name(name) for name in served_mx or []] + current:
+        for pattern in (comparable_name(name) for name in served_mx):
             if pattern not in planned and pattern not in dropped:
                 dropped.append(pattern)
     else:
@@ -262,10 +264,16 @@ def earliest_switch(state, planned):
 def migration_report(domain, plan, state, now, check_mode=False):
     """What a run says about a domain's MX migration: a dict for the results and ``message``, one line.
 
-    ``plan`` is ``migration_mx``'s answer, ``state`` the announcement state after this run's announcement,
-    ``now`` the run's time (seconds, or the ISO text of mailsec.mta_sts.deploy_state's ``now``).
+    ``plan`` is ``migration_mx``'s answer, ``state`` the announcement state after this run's announcement (in
+    check mode, as it would be), ``now`` the run's time (seconds, or the ISO text of deploy_state's ``now``).
     """
-    now = to_seconds(now)
+    report = _report(domain, plan, state, to_seconds(now), check_mode)
+    if check_mode:
+        report['message'] = 'check mode: ' + report['message']
+    return report
+
+
+def _report(domain, plan, state, now, check_mode):
     planned = plan['planned']
     report = {'domain': domain, 'planned_mx': planned, 'stage': plan['stage'], 'policy_mx': plan['mx'],
               'dropped': plan['dropped'], 'switched': plan['switched'], 'covering_id': None,

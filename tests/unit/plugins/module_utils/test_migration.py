@@ -108,6 +108,10 @@ def test_audit_without_a_policy_to_judge_against_says_so(parsed):
 
 # -- the role's policy during a migration --------------------------------------------------------------
 
+def served(mx):
+    return {'policy': {'mx': list(mx)}}
+
+
 def settled(live, mx=(), known=True):
     return {'live_mx': list(live), 'mx': list(mx), 'live_mx_known': known}
 
@@ -126,10 +130,13 @@ def test_a_partial_switch_keeps_every_host_covered():
 
 
 def test_after_the_switch_the_old_hosts_are_dropped():
-    plan = migration_mx(settled(['mx2.example.org'], mx=['mx1.example.org']), ['mx2.example.org'])
+    # The entry's own mx (the old hosts) no longer count once the MX records name only planned hosts.
+    plan = migration_mx(settled(['mx2.example.org'], mx=['mx1.example.org']), ['mx2.example.org'],
+                        served(['mx1.example.org', 'mx2.example.org']))
     assert plan['switched'] and plan['mx'] == ['mx2.example.org'] and plan['dropped'] == ['mx1.example.org']
-    # The hosts the served policy lists are dropped too when the entry gives no mx.
-    plan = migration_mx(settled(['mx2.example.org']), ['mx2.example.org'], ['mx1.example.org', 'MX2.example.org'])
+    assert migration_mx(settled(['mx2.example.org'], mx=['mx1.example.org']), ['mx2.example.org'],
+                        served(['mx2.example.org']))['dropped'] == []
+    plan = migration_mx(settled(['mx2.example.org']), ['mx2.example.org'], served(['mx1.example.org', 'MX2.example.org']))
     assert plan['mx'] == ['mx2.example.org'] and plan['dropped'] == ['mx1.example.org']
     # An MX lookup that failed is no switch.
     assert not migration_mx(settled([], known=False), ['mx2.example.org'])['switched']
@@ -199,16 +206,17 @@ def test_report_before_during_and_after_the_wait():
     due = migration_report('example.org', plan, state, T0 + 130)
     assert due['stage'] == 'switch' and due['switch_now'] and 'may be switched now' in due['message']
     uncovered = migration_report('example.org', plan, {'domain': 'example.org', 'announcements': state['announcements'][:1]}, T0, check_mode=True)
-    assert uncovered['stage'] == 'cover' and 'would be published (check mode)' in uncovered['message']
+    assert uncovered['stage'] == 'cover' and uncovered['message'].startswith('check mode: example.org: a policy')
+    assert 'would be published (check mode)' in uncovered['message']
 
 
 def test_report_after_the_switch_names_the_dropped_hosts_and_an_early_switch():
     state = {'domain': 'example.org', 'announcements': [announcement('old', ['mx1.example.org'], T0, max_age=30),
                                announcement('cover', ['mx1.example.org', 'mx2.example.org'], T0 + 100, max_age=5)]}
-    plan = migration_mx(settled(['mx2.example.org']), ['mx2.example.org'], ['mx1.example.org', 'mx2.example.org'])
+    plan = migration_mx(settled(['mx2.example.org']), ['mx2.example.org'], served(['mx1.example.org', 'mx2.example.org']))
     early = migration_report('example.org', plan, state, T0 + 110)
     assert early['stage'] == 'drop' and 'drops the old hosts mx1.example.org' in early['message']
     assert 'The switch came before 2026-12-02T01:02:10Z' in early['message']
     done = migration_report('example.org', migration_mx(settled(['mx2.example.org']), ['mx2.example.org'],
-                                                        ['mx2.example.org']), state, T0 + 200)
+                                                        served(['mx2.example.org'])), state, T0 + 200)
     assert done['stage'] == 'done' and 'the migration is complete' in done['message']
