@@ -333,6 +333,10 @@ domains:
         location:
           description: The redirect target, when the server answered with one.
           type: str
+        last_modified:
+          description: The C(Last-Modified) header of the policy, when the server sent one (O(planned_mx) reads it).
+          type: str
+          sample: "Wed, 02 Dec 2026 01:40:00 GMT"
         error:
           description: Why the fetch failed.
           type: str
