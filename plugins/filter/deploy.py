@@ -86,6 +86,8 @@ DECISIONS = {
     'deploy_audit_failures': deploy.audit_failure_lines,
     'deploy_live_announcement': lifecycle.live_announcement,
     'deploy_caches_clear_at': _caches_clear_at,
+    'deploy_lifecycle': lifecycle.plan,
+    'deploy_opt_out_records': lifecycle.opt_out_records,
 }
 
 

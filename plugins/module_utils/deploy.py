@@ -23,7 +23,7 @@ WEB_TARGETS = ('nginx', 'apache', 'static')
 CERT_SOURCES = ('files', 'acme')
 DNS_PROVIDERS = ('nsupdate', 'route53', 'powerdns', 'cloudflare', 'azure', 'google', 'hetzner')
 # The role's stages in their order; tags of the same names select them (propagate runs under announce).
-STAGES = ('preflight', 'publish', 'verify', 'announce', 'propagate')
+STAGES = ('preflight', 'publish', 'verify', 'announce', 'propagate', 'remove')  # remove: the end of an opt-out
 
 # What each provider's preflight try checks, in words for task names.
 PROVIDER_CREDENTIALS = {
@@ -317,6 +317,9 @@ def failure_outcome(stage, changed_here, id_announced, served_is_announced):
         return 'nothing was changed'
     if stage == 'publish':
         return 'the previous web configuration and policy were restored, DNS was not touched'
+    if stage == 'remove':
+        return ('the opt-out stopped part-way through removing the records and the policy host (mode none was '
+                'announced long enough before); run again to finish it')
     if stage == 'propagate':
         return ('DNS announces the new policy id and the new policy is served, but not every authoritative server '
                 'answered it in time')

@@ -277,3 +277,114 @@ def live_announcement(live):
     max_age = policy.get('max_age')
     return {'id': policy_id, 'mode': policy.get('mode') or '',
             'max_age': int(max_age) if isinstance(max_age, int) else MAX_MAX_AGE, 'mx': list(policy.get('mx') or [])}
+
+
+# --- the role's lifecycle decision for one domain ---------------------------------------------------------
+
+OPT_OUT_PROVIDERS = ('nsupdate', 'powerdns')  # providers whose records the role can remove (tested on the lab)
+
+
+def _entry_or(entry, key, default):
+    value = (entry or {}).get(key)
+    return default if value is None else value
+
+
+def _bool(value):
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in ('1', 'true', 'yes', 'on', 'y', 't')
+
+
+def plan(entry, settled, state_result, settings):
+    """What this run does to the domain's mode and max_age, and which opt-out phase it is in.
+
+    ENTRY is the inventory entry, SETTLED the deploy role's settled entry (deploy.settle_entry), STATE_RESULT the
+    result of mailsec.mta_sts.deploy_state (state, now), SETTINGS the role-wide values emergency_downgrade,
+    max_age_steps, opt_out_max_age, remove_tlsrpt and tlsrpt_summary. Returns mode, max_age, downgrade (bool),
+    opt_out (phase publish / wait / remove, or None; earliest_removal; remove_tlsrpt), staging (or None) and
+    lines (what the run reports).
+    """
+    state = (state_result or {}).get('state') or empty_state(settled.get('domain'))
+    now = parse_time((state_result or {}).get('now') or utc_now())
+    domain = settled['domain']
+    mode = settled['mode']
+    max_age = int(settled['max_age'])
+    live_id = settled.get('live_id') or ''
+    last = newest(state)
+    result = {'domain': domain, 'mode': mode, 'max_age': max_age, 'downgrade': False, 'opt_out': None,
+              'removing': False, 'staging': None, 'lines': []}
+
+    wanted = _entry_or(entry, 'state', 'present')
+    if wanted not in ('present', 'absent'):
+        raise LifecycleError('state of %s must be present or absent, not %r' % (domain, wanted))
+    if wanted == 'absent':
+        if settled.get('dns_provider') not in OPT_OUT_PROVIDERS:
+            raise LifecycleError('the opt-out of %s removes DNS records, which the role does for %s only, not %s; '
+                                 'publish mode none yourself and remove the records after max_age'
+                                 % (domain, ' and '.join(OPT_OUT_PROVIDERS), settled.get('dns_provider')))
+        opt_out = {'remove_tlsrpt': _bool(_entry_or(entry, 'remove_tlsrpt', settings.get('remove_tlsrpt'))),
+                   'earliest_removal': None}
+        result.update(mode='none', max_age=int(settings.get('opt_out_max_age') or max_age), opt_out=opt_out)
+        announced_none = last is not None and last['mode'] == 'none' and last['id'] == live_id
+        if not live_id:
+            # RFC 8461 section 8.3: the TXT record goes first; without it the removal is done or under way.
+            opt_out['phase'] = 'remove'
+            result['lines'].append('OPT-OUT %s: no _mta-sts record is published; removing what is left of the '
+                                   'policy host' % domain)
+        elif announced_none:
+            when = earliest_removal(state)
+            opt_out['earliest_removal'] = format_time(when)
+            opt_out['phase'] = 'remove' if is_due(when, now) else 'wait'
+            result['lines'].append(
+                'OPT-OUT %s: mode none announced at %s; %s' % (
+                    domain, last['announced_at'],
+                    'every earlier policy has expired from senders\' caches, removing the _mta-sts record%s and '
+                    'the policy host' % (' and the TLS-RPT record' if opt_out['remove_tlsrpt'] else '')
+                    if opt_out['phase'] == 'remove' else
+                    'senders may still cache an earlier policy: the records and the policy host stay until %s '
+                    '(the earliest removal), run again then' % opt_out['earliest_removal']))
+        else:
+            pending, _changed = record(state, 'pending', 'none', result['max_age'], [], now)
+            opt_out['phase'] = 'publish'
+            opt_out['earliest_removal'] = format_time(caches_clear_at(pending, 'pending'))
+            result['lines'].append('OPT-OUT %s: publishing mode none with a new id (RFC 8461 section 8.3); the '
+                                   'records and the policy host can be removed at the earliest at %s'
+                                   % (domain, opt_out['earliest_removal']))
+        result['removing'] = opt_out['phase'] == 'remove'
+        return result
+
+    if _bool(_entry_or(entry, 'emergency_downgrade', settings.get('emergency_downgrade'))) and \
+            'enforce' in (mode, settled.get('live_mode'), last['mode'] if last else ''):
+        steps = _entry_or(entry, 'max_age_steps', settings.get('max_age_steps'))
+        # With max_age staging, the downgrade keeps the max_age senders have now.
+        result.update(mode='testing', downgrade=True, max_age=last['max_age'] if steps and last else max_age)
+        held = caches_clear_at(record(state, 'pending', 'testing', max_age, [], now)[0], 'pending')
+        result['lines'].append(
+            'EMERGENCY DOWNGRADE %s: mode testing instead of enforce, with a new policy id, without the readiness '
+            'gate. Senders switch when they next fetch the policy: on their next mail they see the new id and '
+            'refetch (RFC 8461 section 5.1); a sender that does not check the record keeps its cached enforce '
+            'policy until its max_age ends - at the latest %s. Set emergency_downgrade back to false (and mode '
+            'to what you want) once the cause is fixed.' % (domain, format_time(held)))
+        return result
+
+    steps = _entry_or(entry, 'max_age_steps', settings.get('max_age_steps'))
+    if steps and mode != 'none':
+        clean, why = reports_clean(settings.get('tlsrpt_summary'), domain)
+        staging = staged_max_age(steps, state, now, clean, why)
+        result.update(max_age=staging['max_age'], staging=staging)
+        result['lines'].append('MAX_AGE STAGING %s: max_age %d - %s' % (domain, staging['max_age'], staging['reason']))
+    return result
+
+
+def opt_out_records(settled, remove_tlsrpt):
+    """The DNS records an opt-out removes, in order: the _mta-sts TXT first, then TLS-RPT if asked, then the policy host.
+
+    RFC 8461 section 8.3. Each is the whole record set of that name and type (state absent).
+    """
+    domain = settled['domain']
+    records = [{'name': '_mta-sts.%s' % domain, 'type': 'TXT', 'entries': [], 'state': 'absent'}]
+    if remove_tlsrpt:
+        records.append({'name': '_smtp._tls.%s' % domain, 'type': 'TXT', 'entries': [], 'state': 'absent'})
+    records.extend({'name': 'mta-sts.%s' % domain, 'type': kind, 'entries': [], 'state': 'absent'}
+                   for kind in ('CNAME', 'A', 'AAAA'))
+    return records

@@ -16,7 +16,7 @@ description:
     document root it is served from - an object with C(domain) and C(announcements), a list of C(id), C(mode),
     C(max_age), C(mx) and C(announced_at), newest last.
   - Senders cache a policy up to its max_age after they fetched it (RFC 8461 sections 3.3 and 5.1). The role
-    M(mailsec.mta_sts.deploy) waits from these times before it switches MX records, removes a policy after an
+    C(mailsec.mta_sts.deploy) waits from these times before it switches MX records, removes a policy after an
     opt-out (RFC 8461 section 8.3) or raises max_age.
   - Without O(announce), only reads (a missing file is an empty state). With O(announce), records that id as
     announced now unless it is the newest announcement already - so a second run changes nothing, and an id the

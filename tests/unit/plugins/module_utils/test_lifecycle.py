@@ -197,3 +197,103 @@ def test_live_announcement_from_the_audit_and_the_largest_max_age_when_unknown()
     assert lc.live_announcement(live) == {'id': 'abc', 'mode': 'enforce', 'max_age': 600, 'mx': ['mx1.example.org']}
     assert lc.live_announcement({'record': {'id': 'abc'}, 'policy': None})['max_age'] == 31557600
     assert lc.live_announcement({'record': {'id': None}}) is None
+
+
+# --- plan: the role's lifecycle decision -------------------------------------------------------------
+
+SETTLED = {'domain': 'example.org', 'mode': 'enforce', 'max_age': 604800, 'live_id': 'a1', 'live_mode': 'enforce',
+           'dns_provider': 'nsupdate'}
+SETTINGS = {'emergency_downgrade': False, 'max_age_steps': [], 'remove_tlsrpt': False, 'opt_out_max_age': 86400,
+            'tlsrpt_summary': {}}
+
+
+def decide(entry=None, settled=None, current=None, now=0, **settings):
+    current = state(('a1', 'enforce', 600, 0)) if current is None else current
+    return lc.plan(dict({'domain': 'example.org'}, **(entry or {})), dict(SETTLED, **(settled or {})),
+                   {'state': current, 'now': lc.format_time(at(now))}, dict(SETTINGS, **settings))
+
+
+def test_plan_without_lifecycle_settings_changes_nothing():
+    result = decide()
+    assert (result['mode'], result['max_age'], result['downgrade'], result['opt_out'], result['staging']) == \
+        ('enforce', 604800, False, None, None)
+    assert result['lines'] == [] and result['removing'] is False
+
+
+def test_emergency_downgrade_turns_enforce_into_testing_and_says_when_caches_are_clear():
+    result = decide(entry={'emergency_downgrade': True}, now=100)
+    assert result['mode'] == 'testing' and result['downgrade'] is True
+    assert 'at the latest %s' % lc.format_time(at(100 + 600)) in result['lines'][0]
+    assert decide(now=100, emergency_downgrade=True)['downgrade'] is True  # the role-wide switch
+    assert decide(entry={'emergency_downgrade': False}, now=100, emergency_downgrade=True)['downgrade'] is False
+
+
+def test_emergency_downgrade_stays_in_effect_after_the_switch_and_leaves_testing_domains_alone():
+    downgraded = state(('a1', 'enforce', 600, 0), ('b2', 'testing', 600, 50))
+    again = decide(entry={'emergency_downgrade': True}, settled={'live_id': 'b2', 'live_mode': 'testing'},
+                   current=downgraded, now=60)
+    assert again['mode'] == 'testing' and again['downgrade'] is True
+    testing_only = decide(entry={'emergency_downgrade': True}, current=state(('a1', 'testing', 600, 0)),
+                          settled={'mode': 'testing', 'live_mode': 'testing'})
+    assert testing_only['downgrade'] is False and testing_only['lines'] == []
+
+
+def test_opt_out_publishes_mode_none_first():
+    result = decide(entry={'state': 'absent'}, now=100)
+    assert result['mode'] == 'none' and result['max_age'] == 86400
+    assert result['opt_out']['phase'] == 'publish' and not result['removing']
+    assert result['opt_out']['earliest_removal'] == lc.format_time(at(100 + 600))
+
+
+def test_opt_out_waits_until_earlier_policies_expired_then_removes():
+    opted = state(('a1', 'enforce', 600, 0), ('n0', 'none', 86400, 100))
+    waiting = decide(entry={'state': 'absent'}, settled={'live_id': 'n0', 'live_mode': 'none'}, current=opted, now=699)
+    assert waiting['opt_out']['phase'] == 'wait' and not waiting['removing']
+    assert 'stay until %s' % lc.format_time(at(700)) in waiting['lines'][0]
+    due = decide(entry={'state': 'absent', 'remove_tlsrpt': True}, settled={'live_id': 'n0', 'live_mode': 'none'},
+                 current=opted, now=700)
+    assert due['opt_out']['phase'] == 'remove' and due['removing'] and due['opt_out']['remove_tlsrpt'] is True
+
+
+def test_opt_out_without_a_record_finishes_the_removal():
+    result = decide(entry={'state': 'absent'}, settled={'live_id': '', 'live_mode': ''})
+    assert result['removing'] is True
+
+
+def test_opt_out_with_a_new_id_that_is_not_none_starts_over():
+    # Someone published another policy after mode none: mode none is announced again, the wait starts again.
+    opted = state(('a1', 'enforce', 600, 0), ('n0', 'none', 86400, 100), ('c3', 'testing', 300, 200))
+    result = decide(entry={'state': 'absent'}, settled={'live_id': 'c3', 'live_mode': 'testing'}, current=opted, now=300)
+    assert result['opt_out']['phase'] == 'publish'
+
+
+def test_opt_out_is_refused_for_providers_whose_records_the_role_cannot_remove():
+    with pytest.raises(lc.LifecycleError, match='nsupdate and powerdns only, not route53'):
+        decide(entry={'state': 'absent'}, settled={'dns_provider': 'route53'})
+    with pytest.raises(lc.LifecycleError, match='present or absent'):
+        decide(entry={'state': 'gone'})
+
+
+def test_opt_out_records_remove_the_sts_record_first():
+    records = lc.opt_out_records({'domain': 'example.org'}, True)
+    assert [(item['name'], item['type']) for item in records] == [
+        ('_mta-sts.example.org', 'TXT'), ('_smtp._tls.example.org', 'TXT'), ('mta-sts.example.org', 'CNAME'),
+        ('mta-sts.example.org', 'A'), ('mta-sts.example.org', 'AAAA')]
+    assert all(item['state'] == 'absent' for item in records)
+    assert '_smtp._tls.example.org' not in [item['name'] for item in lc.opt_out_records({'domain': 'example.org'}, False)]
+
+
+def test_plan_stages_max_age_with_the_reports():
+    clean = {'example.org': {'successful_sessions': 3, 'failed_sessions': 0}}
+    current = state(('a1', 'testing', 600, 0))
+    held = decide(settled={'mode': 'testing'}, current=current, now=599, max_age_steps=[600, 6000], tlsrpt_summary=clean)
+    assert held['max_age'] == 600 and 'MAX_AGE STAGING example.org: max_age 600' in held['lines'][0]
+    raised = decide(settled={'mode': 'testing'}, current=current, now=600, max_age_steps=[600, 6000], tlsrpt_summary=clean)
+    assert raised['max_age'] == 6000
+    unclean = decide(entry={'max_age_steps': [600, 6000]}, settled={'mode': 'testing'}, current=current, now=600)
+    assert unclean['max_age'] == 600 and 'no TLS-RPT summary' in unclean['staging']['reason']
+
+
+def test_downgrade_with_staging_keeps_the_max_age_senders_have():
+    result = decide(entry={'emergency_downgrade': True}, max_age_steps=[600, 6000])
+    assert result['max_age'] == 600

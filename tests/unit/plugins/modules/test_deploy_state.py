@@ -61,7 +61,7 @@ def test_record_writes_once_and_a_second_run_changes_nothing(capsys, path):
     assert written == first['state']
     assert written['announcements'][0]['announced_at'] == first['now']
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
-    assert [name for name in os.listdir(os.path.dirname(path))] == ['example.org.json']  # no temporary left
+    assert os.listdir(os.path.dirname(path)) == ['example.org.json']  # no temporary left
     second = run(capsys, path=path, domain='example.org', announce=ANNOUNCE, _ansible_diff=True)
     assert second['changed'] is False and 'diff' not in second
     assert second['state'] == written
