@@ -254,8 +254,8 @@ def earliest_switch(state, planned):
         first -= 1
     cover = items[first]
     since = to_seconds(cover['announced_at'])
-    clear = to_seconds(lifecycle.caches_clear_at({'domain': state['domain'], 'announcements': items[:first + 1]},
-                                               cover['id']))
+    before = {'domain': state['domain'], 'announcements': items[:first + 1]}
+    clear = to_seconds(lifecycle.caches_clear_at(before, cover['id']))
     if first == 0:
         clear = max(clear, since + cover['max_age'])
     return {'covered': True, 'covering_id': cover['id'], 'covering_since': since, 'earliest_switch': clear}

@@ -19,6 +19,10 @@ def announcement(id_, mx, at, max_age=600, mode='enforce'):
     return {'id': id_, 'mode': mode, 'max_age': max_age, 'mx': list(mx), 'announced_at': iso(at)}
 
 
+def state_of(*announcements):
+    return {'domain': 'example.org', 'announcements': list(announcements)}
+
+
 def test_times_round_trip_and_round_up():
     assert iso(T0) == '2026-12-02T01:00:00Z'
     assert iso(T0 + 0.2) == '2026-12-02T01:00:01Z'  # never earlier than the real time
@@ -145,46 +149,56 @@ def test_after_the_switch_the_old_hosts_are_dropped():
 # -- the earliest switch from the announcement state ---------------------------------------------------
 
 def test_no_covering_announcement_means_no_time_yet():
-    state = {'domain': 'example.org', 'announcements': [announcement('a', ['mx1.example.org'], T0)]}
+    state = state_of(
+        announcement('a', ['mx1.example.org'], T0),
+    )
     assert earliest_switch(state, ['mx2.example.org'])['covered'] is False
     assert earliest_switch({}, ['mx2.example.org'])['earliest_switch'] is None
 
 
 def test_earliest_switch_is_the_previous_max_age_after_the_covering_announcement():
-    state = {'domain': 'example.org', 'announcements': [announcement('old', ['mx1.example.org'], T0, max_age=30),
-                               announcement('cover', ['mx1.example.org', 'mx2.example.org'], T0 + 100, max_age=5)]}
+    state = state_of(
+        announcement('old', ['mx1.example.org'], T0, max_age=30),
+        announcement('cover', ['mx1.example.org', 'mx2.example.org'], T0 + 100, max_age=5),
+    )
     when = earliest_switch(state, ['mx2.example.org'])
     assert when['covered'] and when['covering_id'] == 'cover' and when['covering_since'] == T0 + 100
     assert when['earliest_switch'] == T0 + 130  # the previous policy's max_age (30), not the covering one's (5)
 
 
 def test_a_later_covering_announcement_does_not_restart_the_wait():
-    state = {'domain': 'example.org', 'announcements': [
+    state = state_of(
         announcement('old', ['mx1.example.org'], T0, max_age=30),
         announcement('cover', ['mx1.example.org', 'mx2.example.org'], T0 + 100, max_age=5),
-        announcement('longer', ['mx1.example.org', 'mx2.example.org'], T0 + 110, max_age=60)]}
+        announcement('longer', ['mx1.example.org', 'mx2.example.org'], T0 + 110, max_age=60),
+    )
     when = earliest_switch(state, ['mx2.example.org'])
     assert when['covering_id'] == 'cover' and when['earliest_switch'] == T0 + 130
 
 
 def test_every_superseded_enforce_policy_without_the_host_limits_the_switch():
-    state = {'domain': 'example.org', 'announcements': [announcement('long', ['mx1.example.org'], T0, max_age=1000),
-                               announcement('short', ['mx1.example.org'], T0 + 10, max_age=20),
-                               announcement('cover', ['mx1.example.org', 'mx2.example.org'], T0 + 50, max_age=20)]}
+    state = state_of(
+        announcement('long', ['mx1.example.org'], T0, max_age=1000),
+        announcement('short', ['mx1.example.org'], T0 + 10, max_age=20),
+        announcement('cover', ['mx1.example.org', 'mx2.example.org'], T0 + 50, max_age=20),
+    )
     assert earliest_switch(state, ['mx2.example.org'])['earliest_switch'] == T0 + 1010
 
 
 def test_a_testing_policy_without_the_host_limits_the_switch_too():
     # In mode testing senders deliver anyway (RFC 8461 section 5), but they report failures: the wait is the same.
-    state = {'domain': 'example.org', 'announcements': [announcement('old', ['mx1.example.org'], T0, max_age=1000, mode='testing'),
-                               announcement('cover', ['mx1.example.org', 'mx2.example.org'], T0 + 50, max_age=20,
-                                            mode='testing')]}
+    state = state_of(
+        announcement('old', ['mx1.example.org'], T0, max_age=1000, mode='testing'),
+        announcement('cover', ['mx1.example.org', 'mx2.example.org'], T0 + 50, max_age=20, mode='testing'),
+    )
     assert earliest_switch(state, ['mx2.example.org'])['earliest_switch'] == T0 + 1050
 
 
 def test_a_covering_oldest_announcement_waits_its_own_max_age():
     # Nothing older is known: the policy before it is taken to have had the same max_age (safe by construction).
-    state = {'domain': 'example.org', 'announcements': [announcement('seen', ['*.example.org'], T0, max_age=60)]}
+    state = state_of(
+        announcement('seen', ['*.example.org'], T0, max_age=60),
+    )
     when = earliest_switch(state, ['mx2.example.org'])
     assert when['covering_since'] == T0 and when['earliest_switch'] == T0 + 60
 
@@ -196,8 +210,10 @@ def test_a_state_that_cannot_be_read_is_an_error():
 
 
 def test_report_before_during_and_after_the_wait():
-    state = {'domain': 'example.org', 'announcements': [announcement('old', ['mx1.example.org'], T0, max_age=30),
-                               announcement('cover', ['mx1.example.org', 'mx2.example.org'], T0 + 100, max_age=5)]}
+    state = state_of(
+        announcement('old', ['mx1.example.org'], T0, max_age=30),
+        announcement('cover', ['mx1.example.org', 'mx2.example.org'], T0 + 100, max_age=5),
+    )
     plan = migration_mx(settled(['mx1.example.org']), ['mx2.example.org'])
     waiting = migration_report('example.org', plan, state, T0 + 110)
     assert waiting['stage'] == 'wait' and waiting['wait_seconds'] == 20 and not waiting['switch_now']
@@ -211,8 +227,10 @@ def test_report_before_during_and_after_the_wait():
 
 
 def test_report_after_the_switch_names_the_dropped_hosts_and_an_early_switch():
-    state = {'domain': 'example.org', 'announcements': [announcement('old', ['mx1.example.org'], T0, max_age=30),
-                               announcement('cover', ['mx1.example.org', 'mx2.example.org'], T0 + 100, max_age=5)]}
+    state = state_of(
+        announcement('old', ['mx1.example.org'], T0, max_age=30),
+        announcement('cover', ['mx1.example.org', 'mx2.example.org'], T0 + 100, max_age=5),
+    )
     plan = migration_mx(settled(['mx2.example.org']), ['mx2.example.org'], served(['mx1.example.org', 'mx2.example.org']))
     early = migration_report('example.org', plan, state, T0 + 110)
     assert early['stage'] == 'drop' and 'drops the old hosts mx1.example.org' in early['message']
