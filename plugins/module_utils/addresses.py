@@ -17,6 +17,8 @@ __metaclass__ = type
 
 import ipaddress
 
+from .findings import finding
+
 # Named ranges, most specific first; anything else that is not global is "special-purpose".
 _NAMED = [(ipaddress.ip_network(network), words) for network, words in (
     ('0.0.0.0/8', 'unspecified ("this network", RFC 1122)'),
@@ -97,3 +99,12 @@ class AddressPolicy(object):
             else:
                 refused.append((address, reason))
         return allowed, refused
+
+    def policy_host_refusal(self, host, address):
+        """None when the policy host ``host`` may be contacted at ``address``, else the finding
+        policy-host-private-address: the ``address_filter`` of fetch.resolve_and_fetch_policy."""
+        reason = self.refusal(address)
+        if reason is None:
+            return None
+        return finding('policy-host-private-address', '%s resolves to %s, a %s address: not contacted '
+                       '(senders on the internet cannot reach it; see allow_private_addresses)' % (host, address, reason))

@@ -18,6 +18,14 @@ def create_resolver_argument_spec():
     )
 
 
+def create_authoritative_argument_spec():
+    """Options of doc fragment mailsec.mta_sts.authoritative: which DNS servers a module asks directly."""
+    return dict(
+        server=dict(type='list', elements='str', default=[]),
+        port=dict(type='int', default=53),
+    )
+
+
 def create_powerdns_argument_spec():
     """Options of doc fragment mailsec.mta_sts.powerdns: how a module reaches the PowerDNS HTTP API."""
     return dict(

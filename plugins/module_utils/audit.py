@@ -184,6 +184,7 @@ class Auditor(object):
     async def audit_domain(self, domain):
         """Audit one normalized domain under its deadline; never raises for what a server or the input does."""
         result = _empty_result(domain, domain)
+        started = time.monotonic()
         deadline = asyncio.get_running_loop().time() + self.hard_limit()
         bound = asyncio.timeout_at(deadline)
         try:
@@ -198,6 +199,7 @@ class Auditor(object):
             where = traceback.extract_tb(exc.__traceback__)[-1]
             result['findings'].append(finding('audit-error', '%s: %s (at %s:%d)' % (
                 type(exc).__name__, _clip(str(exc)), where.filename.rsplit('/', 1)[-1], where.lineno)))
+        result['duration'] = round(time.monotonic() - started, 3)  # seconds; JUnit test case times read it
         return _finish(result)
 
     async def _audit_into(self, result, deadline):
@@ -215,7 +217,7 @@ class Auditor(object):
         try:
             # What does not depend on anything else starts at once, so a silent server costs one timeout.
             policy = start(resolve_and_fetch_policy(self.dns, domain, options.timeout, self.ssl_context,
-                                                    address_filter=self._policy_address_refused))
+                                                    address_filter=self.addresses.policy_host_refusal))
             consistency = None
             if options.check_consistency:
                 consistency_evidence = {'zone': None, 'servers': [], 'consistent': None}
@@ -282,14 +284,6 @@ class Auditor(object):
         via = ' (through CNAME %s)' % ' -> '.join(mx_lookup.cname_chain) if mx_lookup.cname_chain else ''
         result['findings'].append(finding('domain-nxdomain', '%s does not exist in DNS (NXDOMAIN%s): it receives '
                                           'no mail and can publish no MTA-STS policy' % (domain, via)))
-
-    def _policy_address_refused(self, host, address):
-        """The address policy for the policy host: None, or the finding for an address not contacted."""
-        reason = self.addresses.refusal(address)
-        if reason is None:
-            return None
-        return finding('policy-host-private-address', '%s resolves to %s, a %s address: not contacted '
-                       '(senders on the internet cannot reach it; see allow_private_addresses)' % (host, address, reason))
 
     # -- MX hosts -----------------------------------------------------------------------------
 

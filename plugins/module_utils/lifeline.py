@@ -48,8 +48,11 @@ _MAX_ANCESTORS = 16
 _installed_in = None  # the PID end_with_parent() last ran in; a forked child must call it again
 
 
-def _proc_stat(pid):
-    """(start time in clock ticks, parent PID) of ``pid`` from /proc, or None when it is gone or a zombie."""
+def proc_stat(pid):
+    """(start time in clock ticks, parent PID) of ``pid`` from /proc, or None when it is gone or a zombie.
+
+    Also the tests' process-tree walks use it (tests/integration/test_tlsrpt_hostile.py).
+    """
     try:
         with open('/proc/%d/stat' % pid, 'rb') as handle:
             fields = handle.read().rsplit(b')', 1)[1].split()
@@ -72,7 +75,7 @@ def watched_ancestors():
     session = os.getsid(0)
     pid = os.getppid()
     while pid > 1 and len(chain) < _MAX_ANCESTORS:
-        stat = _proc_stat(pid)
+        stat = proc_stat(pid)
         if stat is None:
             break
         chain.append((pid, stat[0]))
@@ -117,7 +120,7 @@ def _orphaned_session():
     """True when this session was started by an Ansible process that init has adopted: a worker whose
     ansible-playbook died before this process could watch it."""
     leader = os.getsid(0)
-    stat = _proc_stat(leader)
+    stat = proc_stat(leader)
     return stat is not None and stat[1] == 1 and _is_ansible(leader)
 
 
@@ -125,7 +128,7 @@ def _gone(chain, parent):
     if os.getppid() != parent or _orphaned_session():
         return True
     for pid, started in chain:
-        stat = _proc_stat(pid)
+        stat = proc_stat(pid)
         if stat is None or stat[0] != started:
             return True
     return False

@@ -219,6 +219,12 @@ domains:
           description: What was seen, for people.
           type: str
           sample: "mode testing: senders report TLS failures but deliver anyway"
+    duration:
+      description:
+        - Seconds the audit of this domain took, from its first lookup to its verdict (the JUnit report's test case time).
+        - Not there for an input that is not a domain name.
+      type: float
+      sample: 0.312
     enforce_ready:
       description:
         - Whether the domain may switch to mode C(enforce) now - a valid record and policy, every MX host covered,

@@ -24,14 +24,7 @@ requirements:
   - cryptography >= 40
 extends_documentation_fragment:
   - mailsec.mta_sts.attributes
-attributes:
-  check_mode:
-    support: full
-    details: The check only reads, so it runs the same in check mode.
-  diff_mode:
-    support: none
-  idempotent:
-    support: full
+  - mailsec.mta_sts.attributes.READ_ONLY
 options:
   name:
     description:

@@ -21,6 +21,9 @@ description:
     (O(nameservers), O(dns_port)).
   - With O(expected_id), tells whether the server serves exactly the policy with that id. The deploy role
     changes the C(_mta-sts) TXT record only when RV(verified) is true.
+  - The audit's address policy applies (O(allow_private_addresses)) - to the looked-up addresses and to
+    O(address) alike, since the addresses checked are those senders will be given - with the audit's finding
+    code C(policy-host-private-address).
   - Read-only. Problems of the server are returned as a finding code in RV(problem); the module fails only for
     bad arguments or a missing Python library.
 author:
@@ -54,6 +57,18 @@ options:
     description:
       - The policy id (as returned by M(mailsec.mta_sts.policy)) the server must serve for RV(verified) to be true.
     type: str
+  allow_private_addresses:
+    description:
+      - Contact the policy host at loopback, link-local, private (RFC 1918, RFC 4193), unspecified, multicast or
+        other special-purpose addresses (RFC 6890), as the option of the same name of M(mailsec.mta_sts.audit) does.
+      - By default such an address is not contacted and is listed in RV(refused_addresses); when no other address
+        is left, RV(problem) is C(policy-host-private-address). Senders on the internet cannot use such an address
+        either.
+      - B(Risk:) with V(true), whoever controls the domain's DNS can make the module connect to internal services
+        next to it (request forgery). Set it only for test labs and split-horizon set-ups.
+    type: bool
+    default: false
+    version_added: 0.2.0
 '''
 
 EXAMPLES = r'''
@@ -87,8 +102,9 @@ problem:
   description:
     - V(null) when a policy was fetched and parsed, else the finding code the audit uses for the same problem,
       for example C(policy-cert-name-mismatch), C(policy-http-status), C(policy-content-type), C(policy-syntax),
-      C(policy-host-missing) when no address was given and the policy host has none, or
-      C(policy-host-lookup-failed) when that lookup got no answer.
+      C(policy-host-missing) when no address was given and the policy host has none,
+      C(policy-host-lookup-failed) when that lookup got no answer, or C(policy-host-private-address) when the
+      address policy (O(allow_private_addresses)) left no address to contact.
   returned: always
   type: str
   sample: policy-content-type
@@ -118,9 +134,66 @@ id:
   type: str
   sample: 3f1c0b9a8e7d6c5b4a39
 policy:
-  description: The parsed policy (version, mode, max_age, mx, extensions); V(null) when it does not parse.
+  description: The parsed policy; V(null) when it was not fetched or does not parse.
   returned: always
   type: dict
+  contains:
+    version:
+      description: The C(version) field.
+      type: str
+      sample: STSv1
+    mode:
+      description: The C(mode) field.
+      type: str
+      sample: testing
+    max_age:
+      description: The C(max_age) field, in seconds.
+      type: int
+      sample: 604800
+    mx:
+      description: The C(mx) patterns, in the order of the policy.
+      type: list
+      elements: str
+      sample: [mx1.example.org]
+    extensions:
+      description: Fields RFC 8461 does not define, by name (senders ignore them, RFC 8461 section 3.2).
+      type: dict
+      sample: {"x-note": "managed by Ansible"}
+    warnings:
+      description:
+        - What senders ignore in the policy (RFC 8461 section 3.2), as findings of the audit's catalogue, for
+          example C(policy-field-duplicate); the policy still parses and RV(verified) may be true.
+      type: list
+      elements: dict
+      contains:
+        code:
+          description: The finding code.
+          type: str
+          sample: policy-field-duplicate
+        message:
+          description: What is wrong, in words.
+          type: str
+          sample: mode appears 2 times; senders use the first, testing on line 2, and ignore line 5 ("enforce")
+            (RFC 8461 section 3.2)
+      sample: []
+refused_addresses:
+  description:
+    - The policy host's addresses the address policy did not let the module contact (see
+      O(allow_private_addresses)); empty when none was refused.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    address:
+      description: The address.
+      type: str
+      sample: 10.0.0.10
+    message:
+      description: Why it was not contacted.
+      type: str
+      sample: "mta-sts.example.org resolves to 10.0.0.10, a private (RFC 1918) address: not contacted (senders on
+        the internet cannot reach it; see allow_private_addresses)"
+  sample: []
 verified:
   description:
     - True when the policy was fetched without a problem and parses, and - with O(expected_id) - has that id.
@@ -133,6 +206,7 @@ import ipaddress
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
+from ansible_collections.mailsec.mta_sts.plugins.module_utils.addresses import AddressPolicy
 from ansible_collections.mailsec.mta_sts.plugins.module_utils.argspec import create_resolver_argument_spec
 from ansible_collections.mailsec.mta_sts.plugins.module_utils.domain import DomainError, normalize_domain
 from ansible_collections.mailsec.mta_sts.plugins.module_utils.fetch import (
@@ -149,6 +223,7 @@ def main():
             address=dict(type='str'),
             port=dict(type='int', default=443),
             expected_id=dict(type='str'),
+            allow_private_addresses=dict(type='bool', default=False),
         ),
         supports_check_mode=True,
     )
@@ -180,14 +255,27 @@ def main():
         except (OSError, ValueError) as exc:
             module.fail_json(msg='Cannot set up the resolver: %s; check nameservers' % exc)
 
-    # the audit's own pipeline: resolve (unless address is given) -> connect -> fetch -> decode -> parse
+    address_policy = AddressPolicy(params['allow_private_addresses'])
+    refused = []
+
+    def address_filter(host, address):
+        refusal = address_policy.policy_host_refusal(host, address)
+        if refusal is not None:
+            refused.append({'address': address, 'message': refusal['message']})
+        return refusal
+
+    # the audit's own pipeline: resolve (unless address is given) -> address policy -> connect -> fetch -> decode
+    # -> parse
     evidence, findings, parsed = resolve_and_fetch_policy_sync(
-        client, domain, params['timeout'], context, addresses=[params['address']] if params['address'] else None,
-        port=params['port'])
+        client, domain, params['timeout'], context, address_filter=address_filter,
+        addresses=[params['address']] if params['address'] else None, port=params['port'])
     result = dict(changed=False, url=evidence['url'], address=evidence.get('address'), problem=None,
                   http_status=evidence.get('http_status'), content_type=evidence.get('content_type'), text=None,
-                  id=None, policy=parsed, verified=False)
-    problems = [item for item in findings if parsed is None]
+                  id=None, policy=parsed, verified=False, refused_addresses=refused)
+    problems = []
+    if parsed is None:
+        # what went wrong with the address that was contacted comes before the addresses that were not
+        problems = [item for item in findings if item['code'] != 'policy-host-private-address'] or findings
     if not any(item['code'] == 'policy-encoding' for item in problems):
         result['text'] = evidence.get('text')
     if result['text'] is not None:

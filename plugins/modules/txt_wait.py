@@ -13,26 +13,20 @@ version_added: 0.2.0
 description:
   - Asks each server directly (recursion not desired), on O(port), for each record in O(records), until every
     server answers exactly the record's values, or O(timeout) passes.
-  - The servers are O(server) - the servers a DNS provider writes to, for example an RFC 2136 primary on a port
-    other than 53 - or, when O(server) is empty, the authoritative servers of O(zone) found through
+  - The servers are O(server) or, when O(server) is empty, the authoritative servers of O(zone) found through
     O(nameservers) (its NS records and their addresses).
   - Fails at once, without waiting, when a server cannot answer for the zone (no reply, REFUSED, not
     authoritative), since waiting would not change that. Fails at O(timeout) when a server still answers other
     values, naming each server and what it answered.
 author:
   - mailsec.mta_sts contributors (@mailsec)
-requirements:
-  - dnspython >= 2.6
 extends_documentation_fragment:
   - mailsec.mta_sts.attributes
+  - mailsec.mta_sts.attributes.READ_ONLY
+  - mailsec.mta_sts.authoritative
 attributes:
   check_mode:
-    support: full
     details: The module only reads; in check mode it asks once and does not wait.
-  diff_mode:
-    support: none
-  idempotent:
-    support: full
 options:
   records:
     description:
@@ -50,17 +44,6 @@ options:
         type: list
         elements: str
         required: true
-  server:
-    description:
-      - Servers to ask. When empty, the authoritative servers of O(zone).
-    type: list
-    elements: str
-    default: []
-  port:
-    description:
-      - DNS port of the servers asked.
-    type: int
-    default: 53
   zone:
     description:
       - The zone whose authoritative servers to ask when O(server) is empty.
@@ -169,6 +152,7 @@ elapsed:
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.mailsec.mta_sts.plugins.module_utils import authoritative
+from ansible_collections.mailsec.mta_sts.plugins.module_utils.argspec import create_authoritative_argument_spec
 
 
 def _fail(module, msg, hint, **result):
@@ -178,12 +162,11 @@ def _fail(module, msg, hint, **result):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
+            create_authoritative_argument_spec(),
             records=dict(type='list', elements='dict', required=True, options=dict(
                 name=dict(type='str', required=True),
                 values=dict(type='list', elements='str', required=True),
             )),
-            server=dict(type='list', elements='str', default=[]),
-            port=dict(type='int', default=53),
             zone=dict(type='str'),
             nameservers=dict(type='list', elements='str', default=[]),
             dns_port=dict(type='int', default=53),

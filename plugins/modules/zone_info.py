@@ -11,44 +11,27 @@ module: zone_info
 short_description: Find the DNS zone that holds a name, by asking the servers that serve it
 version_added: 0.2.0
 description:
-  - Asks each server in O(server) on O(port) directly (recursion not desired) for the SOA record of O(name) and
-    returns the zone whose SOA it gives, in the answer (O(name) is a zone apex) or in the authority section of a
-    negative answer (RFC 2308 section 3). A domain inside a parent zone thus gets the parent zone.
+  - Asks the servers in O(server) on O(port), in order until one answers, directly (recursion not desired) for
+    the SOA record of O(name) and returns the zone whose SOA it gives, in the answer (O(name) is a zone apex)
+    or in the authority section of a negative answer (RFC 2308 section 3). A domain inside a parent zone thus
+    gets the parent zone.
   - The deploy role runs it in its preflight for a domain without C(zone), against the server its DNS provider
     writes to, so that a wrong zone stops the domain before anything changes.
-  - Read-only. Fails when no server answers authoritatively for O(name), saying what each server said, with
-    RV(answered) telling a server that does not hold the name from servers that do not answer at all.
+  - Read-only. Fails when O(server) is empty, and when no server answers authoritatively for O(name), saying
+    what each server said, with RV(answered) telling a server that does not hold the name from servers that
+    do not answer at all.
 author:
   - mailsec.mta_sts contributors (@mailsec)
-requirements:
-  - dnspython >= 2.6
 extends_documentation_fragment:
   - mailsec.mta_sts.attributes
-attributes:
-  check_mode:
-    support: full
-    details: The lookup only reads, so it runs the same in check mode.
-  diff_mode:
-    support: none
-  idempotent:
-    support: full
+  - mailsec.mta_sts.attributes.READ_ONLY
+  - mailsec.mta_sts.authoritative
 options:
   name:
     description:
       - The name whose zone to find, for example a mail domain.
     type: str
     required: true
-  server:
-    description:
-      - Addresses (or names) of authoritative servers of the zone, asked in order until one answers.
-    type: list
-    elements: str
-    required: true
-  port:
-    description:
-      - DNS port of the servers in O(server).
-    type: int
-    default: 53
   timeout:
     description:
       - Seconds to wait for each server's answer.
@@ -92,14 +75,14 @@ server:
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.mailsec.mta_sts.plugins.module_utils import authoritative
+from ansible_collections.mailsec.mta_sts.plugins.module_utils.argspec import create_authoritative_argument_spec
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
+            create_authoritative_argument_spec(),
             name=dict(type='str', required=True),
-            server=dict(type='list', elements='str', required=True),
-            port=dict(type='int', default=53),
             timeout=dict(type='float', default=5),
         ),
         supports_check_mode=True,
@@ -109,7 +92,7 @@ def main():
     params = module.params
     name = params['name'].strip().rstrip('.').lower()
     if not name or not params['server']:
-        module.fail_json(msg='give a name and at least one server')
+        module.fail_json(msg='give a name and at least one server (name=, server=)')
     try:
         zone, server = authoritative.zone_of(params['server'], params['port'], name, params['timeout'])
     except authoritative.ServerError as exc:

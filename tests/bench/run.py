@@ -651,7 +651,7 @@ def print_growth(rows, out=sys.stdout):
 
 def _strip_timings(value):
     if isinstance(value, dict):
-        return dict((key, _strip_timings(item)) for key, item in value.items() if key != 'elapsed')
+        return dict((key, _strip_timings(item)) for key, item in value.items() if key not in ('elapsed', 'duration'))
     if isinstance(value, list):
         return [_strip_timings(item) for item in value]
     return value
@@ -668,7 +668,7 @@ def concurrency_check(runner, lab, n, levels, log):
         log('  concurrency %d: %.1f s' % (level, run['wall_s']))
     reference_level, reference = runs[0][0], runs[0][2]
     lines = ['', 'Results at each concurrency, compared with concurrency %d (whole per-domain results, '
-             'elapsed fields removed):' % reference_level,
+             'elapsed and duration fields removed):' % reference_level,
              '| concurrency | wall s | pass | fail | unknown | domains differing from concurrency %d |'
              % reference_level, '|---|---|---|---|---|---|']
     identical = True

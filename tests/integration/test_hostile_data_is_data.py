@@ -20,6 +20,7 @@ import os
 import pytest
 
 import hostile
+from hostile_runner import hostile_servers
 from playbook_runner import run_playbook
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason='the hostile servers listen on ports 53 and 443 (root)')
@@ -30,12 +31,8 @@ GOOD = hostile.domain_name('good', 1)
 
 @pytest.fixture(scope='module')
 def servers(tmp_path_factory):
-    info = hostile.start_process(str(tmp_path_factory.mktemp('hostile-servers')), max_seconds=900)
-    try:
+    with hostile_servers(tmp_path_factory, max_seconds=900) as info:
         yield info
-    finally:
-        returncode = hostile.stop_process(info)
-    assert returncode == 0, 'the hostile servers did not stop cleanly on SIGTERM (exit %s)' % returncode
 
 
 @pytest.fixture(scope='module')

@@ -30,7 +30,7 @@ import sys
 import pytest
 
 import hostile
-from playbook_runner import read_json, run_playbook
+from hostile_runner import audit_hostile, hostile_servers
 
 TIMEOUT = 2.0
 CONCURRENCY = 64
@@ -50,12 +50,8 @@ needs_slow = pytest.mark.skipif(not SLOW, reason='set MTA_STS_SLOW=1 to run the 
 
 @pytest.fixture(scope='module')
 def servers(tmp_path_factory):
-    info = hostile.start_process(str(tmp_path_factory.mktemp('hostile-servers')), max_seconds=3600)
-    try:
+    with hostile_servers(tmp_path_factory, max_seconds=3600) as info:
         yield info
-    finally:
-        returncode = hostile.stop_process(info)
-    assert returncode == 0, 'the hostile servers did not stop cleanly on SIGTERM (exit %s)' % returncode
 
 
 def load_domains(total, hostile_share=0.1):
@@ -95,18 +91,12 @@ def predict(domains, rate):
 def run_load(servers, workdir, total, calibration):
     rate = calibrate(servers, workdir, calibration)
     domains = load_domains(total)
-    interpreter, log = hostile.measuring_interpreter(workdir)
-    result_path = os.path.join(workdir, 'result.json')
-    run_playbook('hostile_audit.yml', {
-        'hostile_domains': domains, 'hostile_nameservers': [servers['nameserver']],
-        'hostile_dns_port': servers['dns_port'], 'hostile_ca_path': servers['ca_path'],
-        'hostile_timeout': TIMEOUT, 'hostile_concurrency': CONCURRENCY, 'hostile_result_path': result_path,
-    }, workdir, args=['-e', 'ansible_python_interpreter=%s' % interpreter])
-    module = hostile.module_measurements(log, 'audit')[0]
+    run = audit_hostile(servers, workdir, domains, TIMEOUT, measure=True, concurrency=CONCURRENCY)
+    module = run['module']
     # The machine may be busier during the run than before it: the slower of two calibrations counts.
     rate = min(rate, calibrate(servers, workdir, calibration))
     predicted = predict(domains, rate)
-    result = read_json(result_path)
+    result = run['result']
     wrong = []
     for domain, entry in zip(domains, result['domains']):
         status, codes = hostile.expected(domain)
@@ -146,14 +136,8 @@ def test_load_10000_domains_with_a_hostile_tenth(servers, tmp_path_factory):
 # -- the core bugs at full size (see test_hostile_servers.py for the small versions in the normal suite) -----
 
 def _audit_module(servers, workdir, domains, timeout=TIMEOUT):
-    interpreter, log = hostile.measuring_interpreter(workdir)
-    result_path = os.path.join(workdir, 'result.json')
-    run_playbook('hostile_audit.yml', {
-        'hostile_domains': domains, 'hostile_nameservers': [servers['nameserver']],
-        'hostile_dns_port': servers['dns_port'], 'hostile_ca_path': servers['ca_path'],
-        'hostile_timeout': timeout, 'hostile_result_path': result_path,
-    }, workdir, args=['-e', 'ansible_python_interpreter=%s' % interpreter])
-    return read_json(result_path), hostile.module_measurements(log, 'audit')[0]
+    run = audit_hostile(servers, workdir, domains, timeout, measure=True)
+    return run['result'], run['module']
 
 
 def _wrong(domains, entries):

@@ -19,7 +19,7 @@ import os
 import pytest
 
 import hostile
-from playbook_runner import read_json, run_playbook
+from hostile_runner import audit_hostile, hostile_servers
 
 TIMEOUT = 2.0
 KINDS = sorted(hostile.PRIVATE_KINDS)
@@ -29,20 +29,11 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason='the hostile servers l
 
 @pytest.fixture(scope='module')
 def private_run(tmp_path_factory):
-    info = hostile.start_process(str(tmp_path_factory.mktemp('hostile-private-servers')), max_seconds=600)
-    try:
-        workdir = str(tmp_path_factory.mktemp('hostile-private-audit'))
-        result_path = os.path.join(workdir, 'result.json')
+    with hostile_servers(tmp_path_factory, max_seconds=600) as servers:
         domains = [hostile.domain_name(kind, 1) for kind in KINDS] + [hostile.domain_name('good', 1)]
-        run_playbook('hostile_audit.yml', {
-            'hostile_domains': domains, 'hostile_nameservers': [info['nameserver']],
-            'hostile_dns_port': info['dns_port'], 'hostile_ca_path': info['ca_path'],
-            'hostile_timeout': TIMEOUT, 'hostile_result_path': result_path, 'hostile_check_mx_tls': True,
-            'hostile_allow_private_addresses': False,
-        }, workdir)
-        yield dict((entry['domain'], entry) for entry in read_json(result_path)['domains'])
-    finally:
-        assert hostile.stop_process(info) == 0
+        run = audit_hostile(servers, str(tmp_path_factory.mktemp('hostile-private-audit')), domains, TIMEOUT,
+                            check_mx_tls=True, allow_private_addresses=False)
+        yield dict((entry['domain'], entry) for entry in run['result']['domains'])
 
 
 @pytest.mark.parametrize('kind', KINDS)

@@ -21,7 +21,7 @@ import os
 import pytest
 
 import hostile
-from playbook_runner import read_json, run_playbook
+from hostile_runner import audit_hostile, hostile_servers
 
 TIMEOUT = 2.0
 # A domain's network work is at most three timeouts one after the other: its first lookups (at once), the
@@ -50,12 +50,8 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason='the hostile servers l
 
 @pytest.fixture(scope='module')
 def servers(tmp_path_factory):
-    info = hostile.start_process(str(tmp_path_factory.mktemp('hostile-servers')), max_seconds=1800)
-    try:
+    with hostile_servers(tmp_path_factory, max_seconds=1800) as info:
         yield info
-    finally:
-        returncode = hostile.stop_process(info)
-    assert returncode == 0, 'the hostile servers did not stop cleanly on SIGTERM (exit %s)' % returncode
 
 
 def _domains():
@@ -72,20 +68,7 @@ def _domains():
 
 @pytest.fixture(scope='module')
 def module_run(servers, tmp_path_factory):
-    workdir = str(tmp_path_factory.mktemp('hostile-audit'))
-    interpreter, log = hostile.measuring_interpreter(workdir)
-    result_path = os.path.join(workdir, 'result.json')
-    domains = _domains()
-    run_playbook('hostile_audit.yml', {
-        'hostile_domains': domains, 'hostile_nameservers': [servers['nameserver']],
-        'hostile_dns_port': servers['dns_port'], 'hostile_ca_path': servers['ca_path'],
-        'hostile_timeout': TIMEOUT, 'hostile_result_path': result_path,
-    }, workdir, args=['-e', 'ansible_python_interpreter=%s' % interpreter])
-    runs = hostile.module_measurements(log, 'audit')
-    assert len(runs) == 1, 'expected one run of the audit module, the interpreter log says %r' % runs
-    # How long a module that does nothing (stat, copy) takes to start on this machine now.
-    startup = max([run['wall'] for name in ('stat', 'copy') for run in hostile.module_measurements(log, name)] or [0])
-    return {'domains': domains, 'result': read_json(result_path), 'module': runs[0], 'startup': startup}
+    return audit_hostile(servers, str(tmp_path_factory.mktemp('hostile-audit')), _domains(), TIMEOUT, measure=True)
 
 
 def _entry(module_run, value):

@@ -20,7 +20,7 @@ import re
 import pytest
 
 import hostile
-from playbook_runner import read_json, run_playbook
+from hostile_runner import audit_hostile, hostile_servers
 
 TIMEOUT = 2.0
 STAGES = 4                  # first lookups, the policy host's addresses, the policy, the MX hosts' STARTTLS
@@ -36,23 +36,10 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason='the hostile servers l
 
 @pytest.fixture(scope='module')
 def smtp_run(tmp_path_factory):
-    info = hostile.start_process(str(tmp_path_factory.mktemp('hostile-smtp-servers')), max_seconds=900)
-    try:
-        workdir = str(tmp_path_factory.mktemp('hostile-smtp-audit'))
-        interpreter, log = hostile.measuring_interpreter(workdir)
-        result_path = os.path.join(workdir, 'result.json')
+    with hostile_servers(tmp_path_factory, max_seconds=900) as servers:
         domains = [hostile.domain_name(kind, 1) for kind in SMTP_KINDS] + FLOODING + GOOD
-        run_playbook('hostile_audit.yml', {
-            'hostile_domains': domains, 'hostile_nameservers': [info['nameserver']],
-            'hostile_dns_port': info['dns_port'], 'hostile_ca_path': info['ca_path'],
-            'hostile_timeout': TIMEOUT, 'hostile_result_path': result_path, 'hostile_check_mx_tls': True,
-        }, workdir, args=['-e', 'ansible_python_interpreter=%s' % interpreter])
-        runs = hostile.module_measurements(log, 'audit')
-        assert len(runs) == 1, runs
-        startup = max([run['wall'] for name in ('stat', 'copy') for run in hostile.module_measurements(log, name)] or [0])
-        yield {'domains': domains, 'result': read_json(result_path), 'module': runs[0], 'startup': startup}
-    finally:
-        assert hostile.stop_process(info) == 0
+        yield audit_hostile(servers, str(tmp_path_factory.mktemp('hostile-smtp-audit')), domains, TIMEOUT,
+                            measure=True, check_mx_tls=True)
 
 
 def _entry(smtp_run, domain):

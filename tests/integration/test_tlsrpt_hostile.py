@@ -40,6 +40,8 @@ import hostile_imap
 from dovecot import report_mail, tls_policy, tls_report
 from playbook_runner import ansible_env, ansible_playbook
 
+from ansible_collections.mailsec.mta_sts.plugins.module_utils.lifeline import proc_stat
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 PLAYBOOK = os.path.join(HERE, 'playbooks', 'tlsrpt_info.yml')
 DAY = (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=2)).date()
@@ -339,23 +341,14 @@ def test_deep_json_and_mime_in_dovecot(workdir, dovecot_with_deep_mail):
 # Killing ansible-playbook: nothing it started stays
 
 
-def _proc_stat(pid):
-    try:
-        with open('/proc/%d/stat' % pid, 'rb') as handle:
-            fields = handle.read().rsplit(b')', 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return fields[0], int(fields[1]), int(fields[19])  # state, ppid, start time
-
-
 def descendants(root_pid):
     """{pid: (start time, command line)} of every living descendant of ``root_pid``."""
     children = {}
     for name in os.listdir('/proc'):
         if name.isdigit():
-            stat = _proc_stat(int(name))
-            if stat and stat[0] not in (b'Z', b'X'):
-                children.setdefault(stat[1], []).append((int(name), stat[2]))
+            stat = proc_stat(int(name))
+            if stat:
+                children.setdefault(stat[1], []).append((int(name), stat[0]))
     found = {}
     stack = [root_pid]
     while stack:
@@ -373,8 +366,8 @@ def descendants(root_pid):
 def alive(processes):
     living = {}
     for pid, (started, command) in processes.items():
-        stat = _proc_stat(pid)
-        if stat and stat[0] not in (b'Z', b'X') and stat[2] == started:
+        stat = proc_stat(pid)
+        if stat and stat[0] == started:
             living[pid] = command
     return living
 

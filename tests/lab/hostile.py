@@ -302,20 +302,56 @@ def _split(qname_text):
 
 
 # ---------------------------------------------------------------------------------------------------
+# connections in threads, shared by the DNS server (its TCP side) and the HTTPS and SMTP servers
+
+class _ConnectionThreads(object):
+    """Each accepted connection handled in a thread of its own while one of ``limit`` slots is free; a server
+    with every slot taken closes new connections at once. Call ``_init_connections`` in ``__init__``."""
+
+    def _init_connections(self, limit):
+        self._stop = threading.Event()
+        self._slots = threading.BoundedSemaphore(limit)
+        self._handlers = set()
+        self._lock = threading.Lock()
+        self.connections = 0
+
+    def _accept_each(self, listener, handle, name, *args):
+        """Until stopped: accept on ``listener`` and run ``handle(conn, *args)``, which must call ``_done()``."""
+        while not self._stop.is_set():
+            try:
+                conn = listener.accept()[0]
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            if not self._slots.acquire(blocking=False):
+                conn.close()
+                continue
+            thread = threading.Thread(target=handle, args=(conn,) + args, name=name, daemon=True)
+            with self._lock:
+                self._handlers.add(thread)
+                self.connections += 1
+            thread.start()
+
+    def _done(self):
+        """The end of a handler thread: its slot free again."""
+        self._slots.release()
+        with self._lock:
+            self._handlers.discard(threading.current_thread())
+
+
+# ---------------------------------------------------------------------------------------------------
 # the DNS server
 
-class HostileDNS(object):
+class HostileDNS(_ConnectionThreads):
     """Authoritative for hostile.test over UDP and TCP on one loopback address; misbehaves per kind."""
 
     def __init__(self, ip=DNS_IP, port=DNS_PORT, slow_delay=SLOW_DELAY):
         self.ip = ip
         self.port = port
         self.slow_delay = slow_delay
-        self._stop = threading.Event()
+        self._init_connections(MAX_DNS_TCP)
         self._threads = []
-        self._tcp_slots = threading.BoundedSemaphore(MAX_DNS_TCP)
-        self._handlers = set()
-        self._lock = threading.Lock()
         self._delayed = []            # (due, sequence, wire, peer), a heap
         self._delayed_ready = threading.Condition()
         self._sequence = 0
@@ -529,20 +565,7 @@ class HostileDNS(object):
                 pass
 
     def _serve_tcp(self):
-        while not self._stop.is_set():
-            try:
-                conn = self._tcp.accept()[0]
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            if not self._tcp_slots.acquire(blocking=False):
-                conn.close()
-                continue
-            thread = threading.Thread(target=self._tcp_connection, args=(conn,), name='hostile-dns-tcp', daemon=True)
-            with self._lock:
-                self._handlers.add(thread)
-            thread.start()
+        self._accept_each(self._tcp, self._tcp_connection, 'hostile-dns-tcp')
 
     def _tcp_connection(self, conn):
         deadline = time.monotonic() + 30.0
@@ -571,9 +594,7 @@ class HostileDNS(object):
             pass
         finally:
             conn.close()
-            self._tcp_slots.release()
-            with self._lock:
-                self._handlers.discard(threading.current_thread())
+            self._done()
 
 
 def _rrset(owner, rdtype, values):
@@ -758,7 +779,7 @@ def server_context(profile):
     return context
 
 
-class _Listeners(object):
+class _Listeners(_ConnectionThreads):
     """One listener per behaviour on its own loopback address, a thread per connection; ``stop()`` joins them.
 
     Subclasses set ``name``, ``backlog`` and ``address(behaviour)`` and serve a connection in ``_connection``.
@@ -771,13 +792,9 @@ class _Listeners(object):
         self.port = port
         self.ports = {}     # behaviour -> port it listens on (differ only when port is 0)
         self.behaviours = list(behaviours)
-        self._stop = threading.Event()
-        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        self._init_connections(MAX_CONNECTIONS)
         self._listeners = []
         self._threads = []
-        self._handlers = set()
-        self._lock = threading.Lock()
-        self.connections = 0
 
     def start(self):
         for behaviour in self.behaviours:
@@ -806,26 +823,7 @@ class _Listeners(object):
             listener.close()
 
     def _accept(self, listener, behaviour):
-        while not self._stop.is_set():
-            try:
-                conn = listener.accept()[0]
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            if not self._slots.acquire(blocking=False):
-                conn.close()
-                continue
-            thread = threading.Thread(target=self._connection, args=(conn, behaviour), name=self.name, daemon=True)
-            with self._lock:
-                self._handlers.add(thread)
-                self.connections += 1
-            thread.start()
-
-    def _done(self):
-        self._slots.release()
-        with self._lock:
-            self._handlers.discard(threading.current_thread())
+        self._accept_each(listener, self._connection, self.name, behaviour)
 
 
 class HostileWeb(_Listeners):

@@ -7,8 +7,9 @@ import os
 import pytest
 import yaml
 
-from ansible_collections.mailsec.mta_sts.plugins.doc_fragments import attributes, powerdns, resolver
-from ansible_collections.mailsec.mta_sts.plugins.module_utils.argspec import (create_powerdns_argument_spec,
+from ansible_collections.mailsec.mta_sts.plugins.doc_fragments import attributes, authoritative, powerdns, resolver
+from ansible_collections.mailsec.mta_sts.plugins.module_utils.argspec import (create_authoritative_argument_spec,
+                                                                              create_powerdns_argument_spec,
                                                                               create_resolver_argument_spec)
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..', '..'))
@@ -17,6 +18,7 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..',
 @pytest.mark.parametrize('fragment, spec', [
     (resolver.ModuleDocFragment.DOCUMENTATION, create_resolver_argument_spec()),
     (powerdns.ModuleDocFragment.DOCUMENTATION, create_powerdns_argument_spec()),
+    (authoritative.ModuleDocFragment.DOCUMENTATION, create_authoritative_argument_spec()),
 ])
 def test_fragment_documents_exactly_its_argument_spec(fragment, spec):
     options = yaml.safe_load(fragment)['options']

@@ -42,16 +42,12 @@ SILENT_NS_IP = NET + '72'     # nothing listens: queries go unanswered
 ROOT = os.geteuid() == 0
 
 
-class ZoneServer(object):
-    """Authoritative for ``test.`` over UDP, from {name: {type: [rdata text]}}; NXDOMAIN for names not there."""
+class LoopbackServer(object):
+    """A socket served by a thread for the length of a with block; a subclass handles one datagram or connection."""
 
-    def __init__(self, records):
-        self.records = dict((name.lower(), types) for name, types in records.items())
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind((DNS_IP, 0))
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.asked = []
+    def __init__(self, sock):
+        sock.settimeout(0.2)
+        self.sock = sock
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._serve, daemon=True)
 
@@ -67,11 +63,28 @@ class ZoneServer(object):
     def _serve(self):
         while not self.stop.is_set():
             try:
-                wire, peer = self.sock.recvfrom(65535)
+                self.handle_one()
             except socket.timeout:
                 continue
-            query = dns.message.from_wire(wire)
-            self.sock.sendto(self.answer(query).to_wire(), peer)
+
+    def handle_one(self):
+        raise NotImplementedError
+
+
+class ZoneServer(LoopbackServer):
+    """Authoritative for ``test.`` over UDP, from {name: {type: [rdata text]}}; NXDOMAIN for names not there."""
+
+    def __init__(self, records):
+        self.records = dict((name.lower(), types) for name, types in records.items())
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind((DNS_IP, 0))
+        self.port = sock.getsockname()[1]
+        self.asked = []
+        LoopbackServer.__init__(self, sock)
+
+    def handle_one(self):
+        wire, peer = self.sock.recvfrom(65535)
+        self.sock.sendto(self.answer(dns.message.from_wire(wire)).to_wire(), peer)
 
     def answer(self, query):
         question = query.question[0]
@@ -94,36 +107,21 @@ class ZoneServer(object):
         return response
 
 
-class Listener(object):
+class Listener(LoopbackServer):
     """TCP listener on LISTEN_IP that counts connections and closes them."""
 
     def __init__(self, port):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((LISTEN_IP, port))
-        self.sock.listen(16)
-        self.sock.settimeout(0.2)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((LISTEN_IP, port))
+        sock.listen(16)
         self.connections = 0
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._serve, daemon=True)
+        LoopbackServer.__init__(self, sock)
 
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.thread.join(5)
-        self.sock.close()
-
-    def _serve(self):
-        while not self.stop.is_set():
-            try:
-                conn = self.sock.accept()[0]
-            except socket.timeout:
-                continue
-            self.connections += 1
-            conn.close()
+    def handle_one(self):
+        conn = self.sock.accept()[0]
+        self.connections += 1
+        conn.close()
 
 
 STS = '"v=STSv1; id=20240501e;"'
@@ -174,6 +172,8 @@ def test_results_are_identical_at_every_concurrency():
         for concurrency in (1, 8, 64):
             results = _auditor(server.port, concurrency=concurrency).audit_domains(values)
             for result in results:
+                if result['domain']:  # how long each took is the one thing that differs
+                    assert 0 < result.pop('duration') < 5
                 if result['policy']:
                     result['policy'].get('dns', {}).pop('elapsed', None)
             runs.append(results)
@@ -286,6 +286,7 @@ def test_domain_past_its_deadline_keeps_what_was_found():
     for result in results:
         assert result['status'] == 'unknown' and _codes(result) == ['audit-timeout']
         assert result['record'] == {'id': 'kept'}
+        assert 0.5 <= result['duration'] < 2  # the time it took until it was given up on
 
 
 def test_unexpected_exception_is_audit_error_for_that_domain_only():
@@ -319,6 +320,7 @@ def test_several_processes_give_the_same_results_in_input_order():
         three = _auditor(server.port, processes=3).audit_domains(values)
     for results in (one, three):
         for result in results:
+            result.pop('duration', None)
             if result['policy']:
                 result['policy'].pop('elapsed', None)
     assert [r['input'] for r in three] == values

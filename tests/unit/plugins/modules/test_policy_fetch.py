@@ -27,8 +27,10 @@ POLICY = 'version: STSv1\nmode: testing\nmx: mx1.example.org\nmax_age: 604800\n'
 class Handler(BaseHTTPRequestHandler):
     content_type = 'text/plain'
     body = POLICY
+    requests = 0
 
     def do_GET(self):
+        Handler.requests += 1
         data = self.body.encode('utf-8')
         self.send_response(200 if self.path == '/.well-known/mta-sts.txt' else 404)
         self.send_header('Content-Type', self.content_type)
@@ -56,8 +58,9 @@ def server(tmp_path_factory):
 
 
 def run(capsys, server, **args):
+    # the test server is on loopback: the address policy lets the module contact it only when told to
     base = {'domain': 'example.org', 'address': '127.0.0.1', 'port': server['port'], 'ca_path': server['ca_path'],
-            'timeout': 5}
+            'timeout': 5, 'allow_private_addresses': True}
     base.update(args)
     with patch_module_args(base):
         with pytest.raises(SystemExit):
@@ -128,3 +131,30 @@ def test_policy_fetch_reads_past_interim_responses(capsys, server, monkeypatch):
     monkeypatch.setattr(Handler, 'do_GET', _early_hints_then_policy)
     result = run(capsys, server, expected_id=policy_id(POLICY))
     assert result['problem'] is None and result['verified'] is True and result['http_status'] == 200
+
+
+def test_policy_fetch_does_not_contact_a_loopback_address_by_default(capsys, server, monkeypatch):
+    """The audit's address policy: a loopback address is refused with the audit's finding code, never fetched."""
+    monkeypatch.setattr(Handler, 'requests', 0)
+    result = run(capsys, server, allow_private_addresses=False, expected_id=policy_id(POLICY))
+    assert Handler.requests == 0
+    assert result['verified'] is False and result['problem'] == 'policy-host-private-address'
+    assert 'mta-sts.example.org resolves to 127.0.0.1, a loopback (RFC 1122) address' in result['error']
+    assert result['refused_addresses'] == [{'address': '127.0.0.1', 'message': result['error']}]
+    assert result['address'] is None and result['text'] is None and result['policy'] is None
+
+
+def test_policy_fetch_allowed_to_contact_loopback_refuses_nothing(capsys, server):
+    result = run(capsys, server, expected_id=policy_id(POLICY))
+    assert result['verified'] is True and result['refused_addresses'] == []
+
+
+def test_policy_fetch_returns_what_senders_ignore_as_policy_warnings(capsys, server, monkeypatch):
+    """RFC 8461 section 3.2: a field given twice - senders use the first; the policy is still served and verified."""
+    text = POLICY + 'mode: enforce\n'
+    monkeypatch.setattr(Handler, 'body', text)
+    result = run(capsys, server, expected_id=policy_id(text))
+    assert result['verified'] is True and result['problem'] is None
+    assert result['policy']['mode'] == 'testing'
+    assert [item['code'] for item in result['policy']['warnings']] == ['policy-field-duplicate']
+    assert 'mode' in result['policy']['warnings'][0]['message']
