@@ -365,7 +365,7 @@ class _Datagrams(object):
         self._sock.sendto(data, address)
 
     def _readable(self):
-        for _ in range(self.MAX_QUEUED):
+        for _attempt in range(self.MAX_QUEUED):
             try:
                 self._queue.append(self._sock.recvfrom(65535))
             except (BlockingIOError, InterruptedError):

@@ -39,7 +39,7 @@ def test_query_wire_is_what_dnspython_reads_as_the_question_with_edns0():
 
 
 def test_ids_are_random():
-    assert len({Query(NAME, dns.rdatatype.A).wire[:2] for _ in range(50)}) > 40
+    assert len({Query(NAME, dns.rdatatype.A).wire[:2] for _count in range(50)}) > 40
 
 
 def test_answer_matches_only_our_id_and_question():
