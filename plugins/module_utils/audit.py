@@ -28,6 +28,7 @@ from .clip import clip
 from .domain import DomainError, normalize_domain
 from .fetch import resolve_and_fetch_policy
 from .findings import capped, effect, finding, quoted
+from .migration import check_planned_mx
 from .policy import SHORT_MAX_AGE, pattern_matcher
 from .record import (TLSRPT_PREFIX, RecordError, ignored_records, is_sts_candidate, is_tlsrpt_candidate,
                      parse_sts_record, parse_tlsrpt_record)
@@ -54,7 +55,7 @@ class AuditOptions(object):
     def __init__(self, nameservers=None, dns_port=53, ca_path=None, timeout=10.0, concurrency=64,
                  require_mode='testing', check_mx_tls=False, smtp_port=25, cert_min_days=14,
                  check_consistency=False, check_dane=True, tlsrpt_summary=None, allow_private_addresses=False,
-                 processes=0):
+                 processes=0, planned_mx=None):
         self.nameservers = list(nameservers or [])
         self.dns_port = int(dns_port)
         self.ca_path = ca_path
@@ -69,6 +70,7 @@ class AuditOptions(object):
         self.tlsrpt_summary = tlsrpt_summary or {}
         self.allow_private_addresses = bool(allow_private_addresses)
         self.processes = max(0, int(processes))   # 0: automatic (process_count)
+        self.planned_mx = planned_mx              # migration.normalize_planned: MX hosts to switch to
 
 
 def verdict(findings):
@@ -250,6 +252,7 @@ class Auditor(object):
                 self._judge_policy(parsed, findings)
                 if mode in ('enforce', 'testing') and result['mx']['hosts']:
                     self._match_mx(parsed, result['mx'], mode, findings)
+            check_planned_mx(options.planned_mx, result, parsed, time.time())  # MX migration (RFC 8461 section 5.1)
             self._check_cert_expiry('policy-cert-expiring', result['policy'].get('certificate'),
                                     result['policy']['host'], findings)
             result['tlsrpt'] = self._check_tlsrpt(tlsrpt_lookup, findings)

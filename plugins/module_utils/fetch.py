@@ -79,6 +79,7 @@ class PolicyFetch(object):
         self.content_type = None
         self.content_encoding = None
         self.location = None
+        self.last_modified = None
         self.body = None
         self.size = None
         self.certificate = None
@@ -102,6 +103,8 @@ class PolicyFetch(object):
             evidence['location'] = self.location
         if self.content_encoding:
             evidence['content_encoding'] = self.content_encoding
+        if self.last_modified:
+            evidence['last_modified'] = self.last_modified  # MX migration: since when the policy is served
         if self.interim:
             evidence['interim_responses'] = list(self.interim)
         if self.tls_version:
@@ -301,6 +304,7 @@ def _judge_headers(result, response):
     result.http_status = response.status_code
     result.content_type = _header(response, b'content-type')
     result.content_encoding = _header(response, b'content-encoding')
+    result.last_modified = _clip_header(_header(response, b'last-modified'))
     if 300 <= response.status_code < 400:
         result.location = _header(response, b'location')
         result.fail('redirect', 'HTTP %d redirect to %s; senders do not follow redirects' % (
@@ -344,6 +348,10 @@ async def _read_body(result, connection, reader):
         result.fail('too-large', 'more than %d bytes after decoding' % MAX_POLICY_BYTES)
     except _BadEncoding as exc:
         result.fail('http-error', 'the body is not valid %s data' % ' and '.join(codings), 'zlib: %s' % exc)
+
+
+def _clip_header(value, limit=100):
+    return _short(value, limit) if value else None
 
 
 def _protocol_words(exc):

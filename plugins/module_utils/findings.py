@@ -146,6 +146,20 @@ CATALOG = {
                      'Offer TLS 1.2 or newer on every MX host.'),
     'mx-host-missing': ('fail', 'An MX host name has no address record',
                         'Publish A/AAAA records for every MX host, or remove the MX record.'),
+    # MX migration: planned MX hosts (audit option planned_mx; RFC 8461 sections 3.3, 4.1, 5.1)
+    'mx-planned-not-covered': ('warn', 'A planned MX host matches no mx pattern of the published policy',
+                               'Publish a policy that lists the current and the planned MX hosts, with a new id; switch '
+                               'the MX records only max_age after it was announced.'),
+    'mx-planned-wait': ('warn', 'The policy covers the planned MX hosts, but senders may still hold the previous policy',
+                        'Wait until the time in the message (the policy\'s max_age after it was first served) before '
+                        'switching the MX records.'),
+    'mx-planned-since-unknown': ('warn', 'The policy covers the planned MX hosts; since when cannot be told',
+                                 'Switch the MX records no earlier than max_age after the covering policy was '
+                                 'announced (the deploy role records that time).'),
+    'mx-planned-ready': ('info', 'The policy has covered the planned MX hosts for at least its max_age',
+                         'Nothing to wait for: the MX records may be switched to the planned hosts.'),
+    'mx-planned-unchecked': ('info', 'No valid policy in mode enforce or testing was read to judge the planned MX hosts',
+                             'Fix the policy findings first; then audit the planned MX hosts again.'),
     # TLS reporting (RFC 8460)
     'tlsrpt-missing': ('warn', 'No TLS-RPT record at _smtp._tls.<domain>',
                        'Publish "v=TLSRPTv1; rua=mailto:..." to receive reports from senders.'),
@@ -180,6 +194,12 @@ SECTIONS = (
      'codes': ('mx-null', 'mx-implicit', 'mx-lookup-failed', 'mx-not-covered', 'mx-starttls-missing',
                'mx-cert-invalid', 'mx-cert-expiring', 'mx-dane-tlsa', 'mx-connect-failed', 'mx-private-address',
                'mx-tls-error', 'mx-host-missing')},
+    {'title': 'MX migration (planned MX hosts)',
+     'intro': 'Only with the audit option ``planned_mx``. The rules come from :RFC:`8461#section-3.3` (senders cache a '
+              'policy up to its max_age), :RFC:`8461#section-4.1` (pattern matching) and :RFC:`8461#section-5.1`. '
+              'The guide ``docs/lifecycle-mx-migration.md`` gives the whole procedure.',
+     'codes': ('mx-planned-not-covered', 'mx-planned-wait', 'mx-planned-since-unknown', 'mx-planned-ready',
+               'mx-planned-unchecked')},
     {'title': 'TLS reporting', 'intro': 'The rules come from :RFC:`8460`.',
      'codes': ('tlsrpt-missing', 'tlsrpt-invalid', 'tlsrpt-reported-failures', 'tlsrpt-lookup-failed')},
 )
@@ -251,6 +271,19 @@ DETAILS = {
     'mx-connect-failed': 'Only checked with ``check_mx_tls``; fails in mode ``enforce``, warns in mode ``testing``.',
     'mx-tls-error': 'Only checked with ``check_mx_tls``; fails in mode ``enforce``, warns in mode ``testing``.',
     'mx-host-missing': 'Only checked with ``check_mx_tls``.',
+    'mx-planned-not-covered': (
+        'A sender with a cached policy in mode ``enforce`` refuses to deliver to an MX host no pattern matches '
+        '(RFC 8461 section 4.1: ``*.example.org`` matches exactly one label), until the cached policy expires. '
+        'Planned hosts are judged against the policy served now, not against the live MX records; the domain\'s '
+        'verdict does not change.'),
+    'mx-planned-wait': (
+        'The audit keeps no state: "covering since" is the ``Last-Modified`` header of the policy host (nginx and '
+        'Apache send the file\'s modification time), and the wait is the current policy\'s ``max_age``, taken as '
+        'the previous policy\'s. When the previous policy had a longer ``max_age``, or the web server sends another '
+        'time, the real time is later. The deploy role knows the announcement times and the previous ``max_age`` '
+        'from its state file and reports the exact time.'),
+    'mx-planned-since-unknown': 'The policy host sent no ``Last-Modified`` header, or one that is not an HTTP-date.',
+    'mx-planned-ready': 'Evidence in ``migration`` of the domain\'s result: ``covering_since``, ``safe_after``.',
     'tlsrpt-missing': 'TLS-RPT is not part of the verdict, but without it nobody hears about senders that cannot '
                       'deliver - which is how to know when ``enforce`` is safe.',
     'tlsrpt-reported-failures': 'Only when the audit is given a summary of received TLS-RPT reports (``tlsrpt_summary``).',

@@ -118,6 +118,19 @@ options:
         - a dict keyed by domain whose values have C(failed_sessions) and C(failure_types).
       - A domain with failed sessions gets C(tlsrpt-reported-failures) and is not ready for enforce.
     type: dict
+  planned_mx:
+    description:
+      - MX hosts a domain is about to switch to (an MX migration) - a list of host names (or C(*.) patterns) for every
+        domain, or a dict of domain to such a list.
+      - For each domain with planned hosts the audit says whether the served policy covers them (RFC 8461 section 4.1)
+        and since when the switch is safe (senders cache a policy up to its max_age, sections 3.3 and 5.1), in
+        RV(domains[].migration) and the findings C(mx-planned-not-covered), C(mx-planned-wait),
+        C(mx-planned-since-unknown), C(mx-planned-ready) and C(mx-planned-unchecked). They do not change the verdict.
+      - The audit keeps no state - "covering since" is the policy host's C(Last-Modified) header and the wait the
+        current policy's max_age. The C(planned_mx) entry key of the deploy role (C(mailsec.mta_sts.deploy)) reports
+        the exact time from its announcement state; see the guide C(docs/lifecycle-mx-migration.md).
+      - A value that is not a host name fails the module with a message naming it.
+    type: raw
 notes:
   - The verdict follows RFC 8461. V(pass) needs exactly one valid C(v=STSv1) TXT record, a policy fetched over HTTPS
     with a certificate valid for C(mta-sts.<domain>), HTTP 200 without redirect, C(text/plain), at most 64 KiB, valid
@@ -326,6 +339,10 @@ domains:
         location:
           description: The redirect target, when the server answered with one.
           type: str
+        last_modified:
+          description: The C(Last-Modified) header of the policy, when the server sent one (O(planned_mx) reads it).
+          type: str
+          sample: "Wed, 02 Dec 2026 01:40:00 GMT"
         error:
           description: Why the fetch failed.
           type: str
@@ -389,6 +406,39 @@ domains:
                 - STARTTLS facts when O(check_mx_tls=true) - C(address), C(port), C(starttls), C(tls_version),
                   C(certificate), C(problem), C(error), C(elapsed).
               type: dict
+    migration:
+      description: The planned MX hosts of O(planned_mx) against the served policy.
+      returned: when O(planned_mx) names hosts for the domain
+      type: dict
+      contains:
+        planned_mx:
+          description: The planned hosts, lower-case A-labels.
+          type: list
+          elements: str
+          sample: [mx1.new-provider.example]
+        covered:
+          description: The planned hosts an mx pattern of the policy covers.
+          type: list
+          elements: str
+        uncovered:
+          description: The planned hosts no mx pattern covers.
+          type: list
+          elements: str
+        covering_since:
+          description: The policy host's C(Last-Modified), UTC ISO 8601, when every planned host is covered; else V(null).
+          type: str
+          sample: "2026-12-02T01:40:00Z"
+        safe_after:
+          description: RV(domains[].migration.covering_since) plus the policy's max_age - the earliest switch, a lower
+            bound when max_age was longer before.
+          type: str
+          sample: "2026-12-09T01:40:00Z"
+        safe_now:
+          description: Whether the MX records may be switched now; V(null) when it cannot be told.
+          type: bool
+        basis:
+          description: V(last-modified) when the times come from that header, else V(null).
+          type: str
     tlsrpt:
       description: The TLS-RPT record at C(_smtp._tls.<domain>) (RFC 8460).
       type: dict
@@ -469,6 +519,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.mailsec.mta_sts.plugins.module_utils.argspec import create_resolver_argument_spec
 from ansible_collections.mailsec.mta_sts.plugins.module_utils.audit import AuditOptions, Auditor, count_statuses
 from ansible_collections.mailsec.mta_sts.plugins.module_utils.lifeline import end_with_parent
+from ansible_collections.mailsec.mta_sts.plugins.module_utils.migration import MigrationError, normalize_planned
 from ansible_collections.mailsec.mta_sts.plugins.module_utils.resolver import HAS_DNSPYTHON
 from ansible_collections.mailsec.mta_sts.plugins.module_utils.fetch import HAS_URLLIB3
 
@@ -489,6 +540,7 @@ def main():
             tlsrpt_summary=dict(type='dict'),
             allow_private_addresses=dict(type='bool', default=False),
             processes=dict(type='int', default=0),
+            planned_mx=dict(type='raw'),
         ),
         supports_check_mode=True,
     )
@@ -505,13 +557,18 @@ def main():
         if not 0 < params[port_option] < 65536:
             module.fail_json(msg='%s must be a port number from 1 to 65535' % port_option)
 
+    try:
+        planned_mx = normalize_planned(params['planned_mx'])
+    except MigrationError as exc:
+        module.fail_json(msg='%s; give planned_mx as a list of MX host names or a dict of domain to such a list' % exc)
+
     options = AuditOptions(
         nameservers=params['nameservers'], dns_port=params['dns_port'], ca_path=params['ca_path'],
         timeout=params['timeout'], concurrency=params['concurrency'], require_mode=params['require_mode'],
         check_mx_tls=params['check_mx_tls'], smtp_port=params['smtp_port'], cert_min_days=params['cert_min_days'],
         check_dane=params['check_dane'], check_consistency=params['check_consistency'],
         tlsrpt_summary=params['tlsrpt_summary'], allow_private_addresses=params['allow_private_addresses'],
-        processes=params['processes'])
+        processes=params['processes'], planned_mx=planned_mx)
     try:
         auditor = Auditor(options)
     except (OSError, ValueError) as exc:  # an unreadable CA bundle, a nameserver that is not an address
@@ -521,6 +578,7 @@ def main():
         'nameservers', 'dns_port', 'ca_path', 'timeout', 'concurrency', 'require_mode', 'check_mx_tls', 'smtp_port',
         'cert_min_days', 'check_dane', 'check_consistency', 'allow_private_addresses', 'processes'))
     ran_with['tlsrpt_summary'] = params['tlsrpt_summary'] is not None
+    ran_with['planned_mx'] = planned_mx
     module.exit_json(changed=False, domains=results, counts=count_statuses(results), options=ran_with)
 
 

@@ -115,10 +115,14 @@ DOMAINS = {
     'two.dl-parent.test': ('nsupdate', ['mx1'], [], True),
     'three.dl-parent.test': ('nsupdate', ['mx1'], [], True),
     'dl-badcert.test': ('nsupdate', ['mx1'], [], True),     # given a certificate for another name
+    # MX migration (tests/integration/test_deploy_migration.py): mx1 now, PLANNED_MX later
+    'dl-migrate.test': ('nsupdate', ['mx1'], [], True),
     'dl-downgrade.test': ('nsupdate', ['mx1'], [], True),   # lifecycle: emergency downgrade enforce -> testing
     'dl-optout.test': ('nsupdate', ['mx1'], [], True),      # lifecycle: opt-out (RFC 8461 section 8.3)
     'dl-staging.test': ('nsupdate', ['mx1'], [], True),     # lifecycle: max_age staging
 }
+# MX hosts a domain moves to (MX migration): they have an address and STARTTLS, but no MX record yet.
+PLANNED_MX = {'dl-migrate.test': ['mx2']}
 # Domains that live inside another zone (the zone's name); every other nsupdate domain is a zone of its own.
 PARENT_ZONE = 'dl-parent.test'
 ZONE_OF = dict((domain, PARENT_ZONE) for domain in DOMAINS if domain.endswith('.' + PARENT_ZONE))
@@ -189,7 +193,8 @@ def _make_certs(root):
             # The role's naming: <cert_dir>/mta-sts.<domain>.crt and .key
             out['policy'][domain] = leaf('mta-sts.' + domain, 'mta-sts.' + domain)
     # One certificate for every MX host name: they all share MX_IP.
-    mx_names = sorted('%s.%s' % (host, domain) for domain, (_p, mx, _e, _c) in DOMAINS.items() for host in mx)
+    mx_names = sorted('%s.%s' % (host, domain) for domain, (_p, mx, _e, _c) in DOMAINS.items()
+                      for host in mx + PLANNED_MX.get(domain, []))
     out['mx'] = leaf('mx-hosts', *mx_names)
     # From the lab CA, valid today, but for a name no domain's policy host has: the role must refuse it.
     out['wrong_name'] = leaf('wrong-name', 'mta-sts.elsewhere.test')
@@ -230,7 +235,7 @@ def _domain_records(domain):
         return (relative + suffix) if relative != '@' else (suffix[1:] or '@')
 
     records = [('@', 'MX', '%d %s.%s.' % (10 * (index + 1), host, domain)) for index, host in enumerate(mx)]
-    records += [(host, 'A', MX_IP) for host in mx]
+    records += [(host, 'A', MX_IP) for host in mx + PLANNED_MX.get(domain, [])]
     records += list(extra)
     return [(owner(name), rtype, value) for name, rtype, value in records]
 

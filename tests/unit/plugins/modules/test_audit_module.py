@@ -62,6 +62,9 @@ def test_the_options_it_ran_with_are_returned(capsys):
     ({'dns_port': 70000}, 'dns_port must be a port number'),
     ({'smtp_port': 0}, 'smtp_port must be a port number'),
     ({'require_mode': 'always'}, 'require_mode'),
+    ({'planned_mx': ['mx1.example.org', 'not a host']}, "planned_mx: 'not a host' is not an MX host name"),
+    ({'planned_mx': {'a..b': ['mx1.example.org']}}, "planned_mx: the key 'a..b' is not a domain"),
+    ({'planned_mx': 42}, 'planned_mx must be a list of MX host names'),
 ])
 def test_bad_arguments_fail_with_a_message(capsys, args, message):
     result = run(capsys, domains=['example.org'], **args)
