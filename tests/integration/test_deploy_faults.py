@@ -181,6 +181,11 @@ class DNSRelay(object):
 
     def stop(self):
         if self.listener is not None:
+            # shutdown first: close() alone leaves the socket listening while the accept thread is blocked in it
+            try:
+                self.listener.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
             self.listener.close()
             self.listener = None
         with self.lock:
@@ -427,10 +432,14 @@ def test_run_killed_between_the_policy_write_and_the_dns_update_then_rerun_conve
     # The new policy is served under the old id: DNS was not touched.
     assert 'max_age: 1209600\n' in lab.fetch('dl-killed.test')[2]
     assert base._sts_id(lab, 'dl-killed.test') == old_id
-    # The next run finds the web server done and changes the DNS records only.
+    # The next run finds the web server done and changes the DNS records only (and, once DNS announces the
+    # new id, records that announcement in the state file beside the policy).
     run = lab.deploy([changed])
     assert run.rc == 0, run
-    assert _changed_tasks(run.output) == ['Ensure the records of zone dl-killed.test'], run
+    changed_tasks = _changed_tasks(run.output)
+    assert changed_tasks[0] == 'Ensure the records of zone dl-killed.test', run
+    assert [name.split(' (state in ')[0] for name in changed_tasks[1:]] == [
+        'Record when dl-killed.test announced its policy id'], run
     assert lab.audit(['dl-killed.test'])['dl-killed.test']['status'] == 'pass'
     new_id, new_policy = _served_matches_dns(lab, 'dl-killed.test')
     assert new_id != old_id and new_policy != old_policy
