@@ -3,15 +3,18 @@
 """The audit module's main(): arguments checked with a message, invalid entries reported without a lookup, a
 resolver that does not answer makes a domain unknown (a closed UDP port on loopback, no mock)."""
 
-import json
+import os
 import socket
+import sys
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
 
 pytest.importorskip('dns')
 
 from ansible_collections.mailsec.mta_sts.plugins.modules import audit  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from module_runner import run_module  # noqa: E402  (beside this file)
 
 
 def closed_udp_port():
@@ -24,12 +27,7 @@ def closed_udp_port():
 def run(capsys, **args):
     base = {'nameservers': ['127.0.0.1'], 'dns_port': closed_udp_port(), 'timeout': 1}
     base.update(args)
-    with patch_module_args(base):
-        with pytest.raises(SystemExit) as exited:
-            audit.main()
-    result = json.loads(capsys.readouterr().out)
-    result['rc'] = exited.value.code
-    return result
+    return run_module(audit, capsys, base, with_rc=True)
 
 
 def test_invalid_entries_fail_with_domain_invalid_and_the_others_go_on(capsys):

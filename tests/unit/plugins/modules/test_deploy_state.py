@@ -9,26 +9,22 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
+import sys
 import os
 import stat
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.mailsec.mta_sts.plugins.modules import deploy_state
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from module_runner import run_module  # noqa: E402  (beside this file)
 
 ANNOUNCE = {'id': 'abc123', 'mode': 'testing', 'max_age': 86400, 'mx': ['mx1.example.org']}
 
 
 def run(capsys, check=False, diff=False, **args):
-    if check:
-        args['_ansible_check_mode'] = True
-    if diff:
-        args['_ansible_diff'] = True
-    with patch_module_args(args):
-        with pytest.raises(SystemExit):
-            deploy_state.main()
-    return json.loads(capsys.readouterr().out)
+    return run_module(deploy_state, capsys, args, check=check, diff=diff)
 
 
 @pytest.fixture

@@ -8,16 +8,17 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import json
 import os
 import sys
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
 
 pytest.importorskip('dns.message')
 
 from ansible_collections.mailsec.mta_sts.plugins.modules import txt_wait, zone_info  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from module_runner import run_module  # noqa: E402  (beside this file)
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'module_utils'))
 from test_authoritative import TinyServer  # noqa: E402
@@ -33,10 +34,7 @@ def tiny():
 
 
 def run(capsys, module, args):
-    with patch_module_args(args):
-        with pytest.raises(SystemExit):
-            module.main()
-    return json.loads(capsys.readouterr().out)
+    return run_module(module, capsys, args)
 
 
 def test_zone_info_asks_the_server_on_the_given_port(capsys, tiny):

@@ -8,18 +8,21 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import json
+import sys
+import os
 import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
 
 trustme = pytest.importorskip('trustme')
 
 from ansible_collections.mailsec.mta_sts.plugins.module_utils.policy import policy_id  # noqa: E402
 from ansible_collections.mailsec.mta_sts.plugins.modules import policy_fetch  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from module_runner import run_module  # noqa: E402  (beside this file)
 
 POLICY = 'version: STSv1\nmode: testing\nmx: mx1.example.org\nmax_age: 604800\n'
 
@@ -62,10 +65,7 @@ def run(capsys, server, **args):
     base = {'domain': 'example.org', 'address': '127.0.0.1', 'port': server['port'], 'ca_path': server['ca_path'],
             'timeout': 5, 'allow_private_addresses': True}
     base.update(args)
-    with patch_module_args(base):
-        with pytest.raises(SystemExit):
-            policy_fetch.main()
-    return json.loads(capsys.readouterr().out)
+    return run_module(policy_fetch, capsys, base)
 
 
 def test_policy_fetch_verifies_the_expected_id(capsys, server):

@@ -8,27 +8,22 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import json
+import sys
 import os
 import stat
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.mailsec.mta_sts.plugins.module_utils.policy import parse_policy, policy_id
 from ansible_collections.mailsec.mta_sts.plugins.module_utils.record import parse_sts_record
 from ansible_collections.mailsec.mta_sts.plugins.modules import policy as policy_module
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from module_runner import run_module  # noqa: E402  (beside this file)
+
 
 def run(capsys, check=False, diff=False, **args):
-    if check:
-        args['_ansible_check_mode'] = True
-    if diff:
-        args['_ansible_diff'] = True
-    with patch_module_args(args):
-        with pytest.raises(SystemExit):
-            policy_module.main()
-    return json.loads(capsys.readouterr().out)
+    return run_module(policy_module, capsys, args, check=check, diff=diff)
 
 
 @pytest.fixture

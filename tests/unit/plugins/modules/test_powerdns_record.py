@@ -12,13 +12,17 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
+import sys
+import os
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
 
 requests = pytest.importorskip('requests')
 
 from ansible_collections.mailsec.mta_sts.plugins.modules import powerdns_record  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from module_runner import run_module  # noqa: E402  (beside this file)
 
 API_KEY = 's3cr3t-api-key'
 ZONE_URL = 'http://pdns.test:8081/api/v1/servers/localhost/zones/example.org.'
@@ -77,14 +81,7 @@ def patch_api(monkeypatch, fake):
 def run(capsys, check=False, diff=False, **args):
     base = {'api_url': 'http://pdns.test:8081', 'api_key': API_KEY, 'zone': 'example.org'}
     base.update(args)
-    if check:
-        base['_ansible_check_mode'] = True
-    if diff:
-        base['_ansible_diff'] = True
-    with patch_module_args(base):
-        with pytest.raises(SystemExit):
-            powerdns_record.main()
-    return json.loads(capsys.readouterr().out)
+    return run_module(powerdns_record, capsys, base, check=check, diff=diff)
 
 
 def patches(api):

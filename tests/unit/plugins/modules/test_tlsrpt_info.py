@@ -16,9 +16,11 @@ import socket
 import sys
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.mailsec.mta_sts.plugins.modules import tlsrpt_info
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from module_runner import run_module  # noqa: E402  (beside this file)
 
 LAB = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..', 'lab'))
 if LAB not in sys.path:
@@ -29,11 +31,8 @@ from dovecot import failure, plain_mail, report_mail, tls_policy, tls_report  # 
 PASSWORD = 'Sup3r-Secret-Imap-Pw'
 
 
-def run_module(args, capsys):
-    with patch_module_args(args):
-        with pytest.raises(SystemExit):
-            tlsrpt_info.main()
-    return json.loads(capsys.readouterr().out)
+def run_tlsrpt_info(args, capsys):
+    return run_module(tlsrpt_info, capsys, args)
 
 
 def days_ago(days):
@@ -56,7 +55,7 @@ def report_dir(tmp_path):
 
 
 def test_directory_summary_per_domain(report_dir, capsys):
-    result = run_module({'path': [report_dir], 'since': 30}, capsys)
+    result = run_tlsrpt_info({'path': [report_dir], 'since': 30}, capsys)
     assert result['changed'] is False
     assert 'failed' not in result
     assert (result["reports"], result["outside_window"], result["sources_read"]) == (2, 1, 5)
@@ -78,8 +77,8 @@ def test_directory_summary_per_domain(report_dir, capsys):
 
 
 def test_domain_filter_and_date_window(report_dir, capsys):
-    result = run_module({'path': [report_dir], 'domains': ['EXAMPLE.org.'], 'since': str(days_ago(100)),
-                         'until': str(days_ago(50))}, capsys)
+    result = run_tlsrpt_info({'path': [report_dir], 'domains': ['EXAMPLE.org.'], 'since': str(days_ago(100)),
+                              'until': str(days_ago(50))}, capsys)
     assert list(result['domains']) == ['example.org']
     assert result['domains']['example.org']['failure_types'] == {'starttls-not-supported': 7}
     assert result['window']['since'] == '%sT00:00:00Z' % days_ago(100)
@@ -87,8 +86,8 @@ def test_domain_filter_and_date_window(report_dir, capsys):
 
 
 def test_check_mode_reads_the_same(report_dir, capsys):
-    normal = run_module({'path': [report_dir]}, capsys)
-    checked = run_module({'path': [report_dir], '_ansible_check_mode': True}, capsys)
+    normal = run_tlsrpt_info({'path': [report_dir]}, capsys)
+    checked = run_tlsrpt_info({'path': [report_dir], '_ansible_check_mode': True}, capsys)
     for key in ('reports', 'domains', 'failed_sessions', 'malformed_count'):
         assert checked[key] == normal[key]
     assert checked['changed'] is False
@@ -105,7 +104,7 @@ def test_check_mode_reads_the_same(report_dir, capsys):
     ({'imap_host': 'imap.example.org'}, 'missing parameter(s) required by \'imap_host\''),
 ])
 def test_bad_arguments_fail_with_a_message(args, message, capsys):
-    result = run_module(args, capsys)
+    result = run_tlsrpt_info(args, capsys)
     assert result['failed'] is True
     assert message in result['msg']
 
@@ -118,8 +117,8 @@ def _closed_port():
 
 @pytest.mark.parametrize('security', ['tls', 'starttls'])
 def test_unreachable_imap_server_fails_without_the_password(security, capsys):
-    result = run_module({'imap_host': '127.0.0.1', 'imap_port': _closed_port(), 'imap_security': security,
-                         'imap_username': 'reports', 'imap_password': PASSWORD, 'timeout': 5}, capsys)
+    result = run_tlsrpt_info({'imap_host': '127.0.0.1', 'imap_port': _closed_port(), 'imap_security': security,
+                              'imap_username': 'reports', 'imap_password': PASSWORD, 'timeout': 5}, capsys)
     assert result['failed'] is True
     assert 'cannot connect' in result['msg']
     assert PASSWORD not in json.dumps(result)
@@ -128,7 +127,7 @@ def test_unreachable_imap_server_fails_without_the_password(security, capsys):
 def test_bad_ca_path_fails_with_a_message(tmp_path, capsys):
     bad = tmp_path / 'ca.pem'
     bad.write_text('not a certificate')
-    result = run_module({'imap_host': '127.0.0.1', 'imap_username': 'reports', 'imap_password': PASSWORD,
-                         'ca_path': str(bad)}, capsys)
+    result = run_tlsrpt_info({'imap_host': '127.0.0.1', 'imap_username': 'reports', 'imap_password': PASSWORD,
+                              'ca_path': str(bad)}, capsys)
     assert result['failed'] is True
     assert 'Cannot load ca_path' in result['msg']
