@@ -401,13 +401,11 @@ class Query(object):
     only then parsed by dnspython.
     """
 
-    __slots__ = ('qname', 'rdtype', 'wire', 'question', 'answer_only')
+    __slots__ = ('wire', 'question', 'answer_only')
 
     _OPT = b'\x00' + struct.pack('!HHIH', 41, EDNS_PAYLOAD, 0, 0)  # root, OPT, payload size, version 0, no flags
 
     def __init__(self, qname, rdtype, recursion=True, answer_only=True):
-        self.qname = qname
-        self.rdtype = rdtype
         self.answer_only = answer_only
         # RFC 5452 section 9.2: an unpredictable ID; RD unless a server is asked about its own zone only
         header = struct.pack('!HHHHHH', secrets.randbits(16), 0x0100 if recursion else 0, 1, 0, 0, 1)
