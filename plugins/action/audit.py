@@ -9,7 +9,6 @@ import time
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
-from ansible.utils.unsafe_proxy import wrap_var
 
 from ansible_collections.mailsec.mta_sts.plugins.module_utils.audit import control_summary
 from ansible_collections.mailsec.mta_sts.plugins.plugin_utils.controls import load_control
@@ -37,8 +36,8 @@ class ActionModule(ActionBase):
         if result.get('failed') or 'domains' not in result:
             return result
         result['control'] = control_summary(control, result['domains'])
-        # What came from DNS and HTTP is data: a later task must never render it as a template.
-        result['domains'] = wrap_var(result['domains'])
+        # What came from DNS and HTTP stays data without a copy here: module results are never trusted as
+        # templates (ansible-core 2.19 data tagging), and older cores mark a registered result unsafe.
         return result
 
     def _execute_with_progress(self, task_vars):

@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The audit action in-process: the real audit module runs (its main(), no network needed for invalid
-entries), then the action adds the control's verdict and marks what came from outside unsafe."""
+entries), then the action adds the control's verdict; what came from outside stays untrusted (module results
+never are trusted as templates; ansible-core before 2.19 marks registered results unsafe itself)."""
 
 import json
 
