@@ -24,12 +24,14 @@ __metaclass__ = type
 
 import asyncio
 import collections
+import re
 import secrets
 import socket
 import struct
 import time
 
 from .clip import clip
+from .dnsanswer import read_answer
 
 try:
     import dns.exception
@@ -141,7 +143,7 @@ class DnsClient(object):
         deadline = self.deadline(deadline)
         allowed = max(0.0, deadline - time.monotonic())
         chain = []
-        original = dns.name.from_text(name)
+        original = wire_name(name)
         qname = original
         wanted = dns.rdatatype.from_text(rdtype)
         # The deadline bounds the whole lookup: CNAME hops share it instead of getting one timeout each.
@@ -150,13 +152,13 @@ class DnsClient(object):
             if response is None:
                 return Lookup(name, rdtype, 'error', error=error or 'timeout after %.1fs' % allowed, cname_chain=chain)
             hops = len(chain)
-            rrset, qname, problem = _follow(response, qname, wanted, original, chain)
+            found, qname, problem = _follow(response, qname, wanted, original, chain)
             if problem:
                 return Lookup(name, rdtype, 'error', error=problem, cname_chain=chain)
             if response.rcode() == dns.rcode.NXDOMAIN:
                 return Lookup(name, rdtype, 'nxdomain', cname_chain=chain)
-            if rrset is not None:
-                return Lookup(name, rdtype, 'answer', _records(rrset, rdtype), cname_chain=chain)
+            if found is not None:
+                return Lookup(name, rdtype, 'answer', _records(found, rdtype), cname_chain=chain)
             if len(chain) == hops:
                 return Lookup(name, rdtype, 'nodata', cname_chain=chain)
             # no data for the last target in this answer: ask for it (it may live in another zone)
@@ -169,19 +171,19 @@ class DnsClient(object):
     async def _query_server(self, address, name, rdtype, deadline=None):
         deadline = self.deadline(deadline)
         allowed = max(0.0, deadline - time.monotonic())
+        qname = wire_name(name)
+        wanted = dns.rdatatype.from_text(rdtype)
         try:
-            response, error = await self._exchange(Query(dns.name.from_text(name), dns.rdatatype.from_text(rdtype),
-                                                         recursion=False), [address], deadline)
+            response, error = await self._exchange(Query(qname, wanted, recursion=False), [address], deadline)
         except ValueError as exc:  # not an IP address
             return Lookup(name, rdtype, 'error', error='%s: %s' % (address, _short(exc)))
         if response is None:
             return Lookup(name, rdtype, 'error', error=error or '%s: timeout after %.1fs' % (address, allowed))
         if response.rcode() == dns.rcode.NXDOMAIN:
             return Lookup(name, rdtype, 'nxdomain')
-        rrset = response.get_rrset(response.answer, dns.name.from_text(name), dns.rdataclass.IN,
-                                   dns.rdatatype.from_text(rdtype))
-        if rrset is not None:
-            return Lookup(name, rdtype, 'answer', _records(rrset, rdtype))
+        found = response.records(qname.lower(), wanted)
+        if found is not None:
+            return Lookup(name, rdtype, 'answer', _records(found, rdtype))
         return Lookup(name, rdtype, 'nodata')
 
     async def zone_of(self, name, deadline=None):
@@ -194,7 +196,7 @@ class DnsClient(object):
         qname = dns.name.from_text(name)
         while True:
             # RFC 2308 section 3: the SOA of a negative answer is in the authority section, so parse it all
-            response, _error = await self._exchange(Query(qname, dns.rdatatype.SOA, answer_only=False),
+            response, _error = await self._exchange(Query(qname.to_wire(), dns.rdatatype.SOA, answer_only=False),
                                                     self.nameservers, deadline)
             if response is None:
                 return None
@@ -300,7 +302,7 @@ class DnsClient(object):
             else:
                 try:
                     response = query.parse(data)
-                except Exception as exc:  # dnspython raises many kinds for malformed wire data
+                except Exception as exc:  # dnsanswer.AnswerError, or one of dnspython's many kinds
                     failed[server] = 'sent a malformed answer (%s)' % _short(exc)
                     return None
             rcode = response.rcode()
@@ -398,18 +400,20 @@ class Query(object):
 
     Built by hand, not as a dnspython Message: the audit sends six of them per domain, and rendering a
     Message costs fifteen times as much. Answers are matched on the raw bytes (ID, QR, the question) and
-    only then parsed by dnspython.
+    only then read: a lookup's answer section by dnsanswer.read_answer, a whole message by dnspython.
     """
 
-    __slots__ = ('wire', 'question', 'answer_only')
+    __slots__ = ('wire', 'question', 'rdtype', 'answer_only')
 
     _OPT = b'\x00' + struct.pack('!HHIH', 41, EDNS_PAYLOAD, 0, 0)  # root, OPT, payload size, version 0, no flags
 
     def __init__(self, qname, rdtype, recursion=True, answer_only=True):
+        """``qname``: the name in uncompressed wire form (dnspython's ``Name.to_wire()``)."""
+        self.rdtype = int(rdtype)
         self.answer_only = answer_only
         # RFC 5452 section 9.2: an unpredictable ID; RD unless a server is asked about its own zone only
         header = struct.pack('!HHHHHH', secrets.randbits(16), 0x0100 if recursion else 0, 1, 0, 0, 1)
-        self.question = qname.to_wire() + struct.pack('!HH', int(rdtype), dns.rdataclass.IN)
+        self.question = qname + struct.pack('!HH', self.rdtype, dns.rdataclass.IN)
         self.wire = header + self.question + self._OPT
 
     def answered_by(self, data):
@@ -425,48 +429,62 @@ class Query(object):
         return bool(data[2] & 0x02)  # TC (RFC 1035 section 4.1.1)
 
     def parse(self, data):
-        """The answer as a dnspython Message; for lookups only the header, question and answer sections.
+        """A lookup's answer (dnsanswer.Answer: the RCODE and the answer section), or the whole dnspython Message.
 
         What a lookup decides on is the RCODE and the answer section (CNAMEs included); the authority and
-        additional sections (NS, SOA, glue, OPT) are left unparsed, which halves the CPU of a typical answer.
-        Without the OPT record the RCODE is its low four bits, which is all a version-0 query is answered with.
+        additional sections (NS, SOA, glue, OPT) are left unread. Without the OPT record the RCODE is its
+        low four bits, which is all a version-0 query is answered with.
         """
         if self.answer_only:
-            data = data[:8] + b'\x00\x00\x00\x00' + data[12:]
-        return dns.message.from_wire(data, ignore_trailing=self.answer_only)
+            return read_answer(data, len(self.question), self.rdtype)
+        return dns.message.from_wire(data)
 
 
-def _follow(response, qname, wanted, original, chain):
-    """Follow the CNAMEs of one response from ``qname``: (rrset or None, last name, problem or None)."""
+_PLAIN_LABEL = re.compile(r'^[A-Za-z0-9_-]{1,63}$')
+
+
+def wire_name(name):
+    """``name`` in uncompressed wire form; plain host names directly, anything else (escapes, IDNA) by dnspython."""
+    labels = name[:-1].split('.') if name.endswith('.') else name.split('.')
+    if len(name) < 254 and all(_PLAIN_LABEL.match(label) for label in labels):
+        return b''.join(bytes((len(label),)) + label.encode('ascii') for label in labels) + b'\x00'
+    return dns.name.from_text(name).to_wire()
+
+
+def _follow(answer, qname, wanted, original, chain):
+    """Follow the CNAMEs of one answer from ``qname`` (wire form): (records or None, last name, problem or None)."""
     name = qname
     while True:
-        rrset = response.get_rrset(response.answer, name, dns.rdataclass.IN, wanted)
-        if rrset is not None:
-            return rrset, name, None
-        cname = response.get_rrset(response.answer, name, dns.rdataclass.IN, dns.rdatatype.CNAME)
+        found = answer.records(name.lower(), wanted)
+        if found is not None:
+            return found, name, None
+        cname = answer.records(name.lower(), dns.rdatatype.CNAME)
         if cname is None or wanted == dns.rdatatype.CNAME:
             return None, name, None
-        target = cname[0].target
-        text = target.to_text(omit_final_dot=True)
-        if target == original or text.lower() in (seen.lower() for seen in chain):
+        target = cname[0]
+        text = target.text
+        if target.key == original.lower() or text.lower() in (seen.lower() for seen in chain):
             chain.append(text)
-            return None, target, 'CNAME loop at %s' % text
+            return None, target.wire, 'CNAME loop at %s' % text
         chain.append(text)
         if len(chain) > MAX_CNAME_HOPS:
-            return None, target, 'more than %d CNAME hops' % MAX_CNAME_HOPS
-        name = target
+            return None, target.wire, 'more than %d CNAME hops' % MAX_CNAME_HOPS
+        name = target.wire
 
 
-def _records(rrset, rdtype):
+def _records(found, rdtype):
+    """The records of one lookup as results hold them (text, (preference, host) or addresses)."""
     if rdtype == 'TXT':
-        return [b''.join(rdata.strings).decode('utf-8', 'replace') for rdata in rrset]
+        return [b''.join(strings).decode('utf-8', 'replace') for strings in found]
     if rdtype == 'MX':
-        return sorted((rdata.preference, rdata.exchange.to_text(omit_final_dot=True).lower()) for rdata in rrset)
+        return sorted((preference, exchange.text.lower()) for preference, exchange in found)
     if rdtype in ('A', 'AAAA'):
-        return sorted(rdata.address for rdata in rrset)
+        return sorted(found)
     if rdtype == 'NS':
-        return sorted(rdata.target.to_text(omit_final_dot=True).lower() for rdata in rrset)
-    return [rdata.to_text() for rdata in rrset]
+        return sorted(name.text.lower() for name in found)
+    if rdtype == 'CNAME':
+        return [name.text if name.text == '.' else name.text + '.' for name in found]  # as dnspython writes it
+    return [rdata.to_text() for rdata in found]
 
 
 def _short(value):
