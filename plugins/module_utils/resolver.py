@@ -314,8 +314,8 @@ class DnsClient(object):
     async def _tcp(self, query, server, deadline, failed):
         """The whole answer over TCP (RFC 7766 section 5, RFC 1035 section 4.2.2 framing), within the deadline.
 
-        A big answer (thousands of records) takes dnspython a second of CPU to parse: it is parsed in a
-        thread, so the event loop, and every other domain's timers, keep running meanwhile.
+        A big answer (thousands of records, each name decompressed) takes tens of milliseconds or more to
+        read: it is read in a thread, so the event loop, and every other domain's timers, keep running meanwhile.
         """
         remaining = deadline - time.monotonic()
         if remaining <= 0:
