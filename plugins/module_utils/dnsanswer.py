@@ -154,14 +154,14 @@ def _read_name_exactly(data, start, end):
     return name
 
 
-def _read_name(data, offset, end=None):
-    """(Name, offset after it) at ``offset``; compression pointers must point backwards (RFC 1035 section 4.1.4)."""
-    end = len(data) if end is None else end
+def _read_name(data, offset, limit=None):
+    """(Name, offset after it) at ``offset``, its inline part ending by ``limit``; compression pointers must
+    point backwards (RFC 1035 section 4.1.4)."""
+    limit = len(data) if limit is None else limit
     labels = []
     octets = 1
     lowest = offset  # every pointer must point before the last one: no loops
     after = None
-    limit = end
     while True:
         if offset >= limit:
             raise AnswerError('a name runs past its end')
@@ -190,9 +190,13 @@ def _read_name(data, offset, end=None):
         if octets > MAX_NAME_OCTETS:
             raise AnswerError('a name longer than 255 octets')
         offset += 1 + size
-    wire = b''.join(bytes((len(label),)) + label for label in labels) + b'\x00'
     text = '.'.join(_escape(label) for label in labels) if labels else '.'
-    return Name(text, wire), (offset if after is None else after)
+    return Name(text, wire_of(labels)), (offset if after is None else after)
+
+
+def wire_of(labels):
+    """The uncompressed wire form of a name's labels (bytes, the root label left out; RFC 1035 section 3.1)."""
+    return b''.join(bytes((len(label),)) + label for label in labels) + b'\x00'
 
 
 def _escape(label):

@@ -31,7 +31,7 @@ import struct
 import time
 
 from .clip import clip
-from .dnsanswer import read_answer
+from .dnsanswer import read_answer, wire_of
 
 try:
     import dns.exception
@@ -447,7 +447,7 @@ def wire_name(name):
     """``name`` in uncompressed wire form; plain host names directly, anything else (escapes, IDNA) by dnspython."""
     labels = name[:-1].split('.') if name.endswith('.') else name.split('.')
     if len(name) < 254 and all(_PLAIN_LABEL.match(label) for label in labels):
-        return b''.join(bytes((len(label),)) + label.encode('ascii') for label in labels) + b'\x00'
+        return wire_of([label.encode('ascii') for label in labels])
     return dns.name.from_text(name).to_wire()
 
 
